@@ -1,0 +1,57 @@
+from django.contrib import admin, messages
+
+from .forms import SpeechSettingsForm
+from .models import SpeechSettings, Tenant, TenantHostname
+
+
+def _warn_about_retired_values(request, speech_settings):
+    for notice in speech_settings.warnings():
+        messages.warning(request, notice)
+
+
+class TenantHostnameInline(admin.TabularInline):
+    model = TenantHostname
+    extra = 1
+
+
+class SpeechSettingsInline(admin.StackedInline):
+    model = SpeechSettings
+    form = SpeechSettingsForm
+    can_delete = False
+    min_num = 1
+    max_num = 1
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "is_active", "provider", "created_at"]
+    list_filter = ["is_active", "speech_settings__provider"]
+    search_fields = ["slug", "name", "hostnames__hostname"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [TenantHostnameInline, SpeechSettingsInline]
+
+    @admin.display(ordering="speech_settings__provider")
+    def provider(self, tenant):
+        return getattr(getattr(tenant, "speech_settings", None), "provider", "-")
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if hasattr(form.instance, "speech_settings"):
+            _warn_about_retired_values(request, form.instance.speech_settings)
+
+
+@admin.register(SpeechSettings)
+class SpeechSettingsAdmin(admin.ModelAdmin):
+    form = SpeechSettingsForm
+    list_display = ["tenant", "provider", "model", "voice", "turn_detection", "updated_at"]
+    list_filter = ["provider", "model", "voice", "turn_detection"]
+    list_select_related = ["tenant"]
+    search_fields = ["tenant__slug", "tenant__name", "model", "voice"]
+    readonly_fields = ["tenant", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False  # settings are created with their tenant
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        _warn_about_retired_values(request, obj)

@@ -1,0 +1,23 @@
+class SecretsError(Exception):
+    """The secrets backend could not answer."""
+
+
+class SecretsBackend:
+    """Where provider credentials live. Subclasses implement `get`; writable ones `set` and `delete`.
+
+    `reference` is the tenant's credential reference (a path such as
+    speech/tenants/<slug>/<provider>); `provider` is the provider instance, for
+    backends that key credentials by provider.
+    """
+
+    writable = False
+
+    def get(self, *, reference, provider):
+        """Return the credential, or None when none is set. Raise SecretsError when unreachable."""
+        raise NotImplementedError
+
+    def set(self, *, reference, provider, value):
+        raise NotImplementedError(f"{type(self).__name__} is read-only")
+
+    def delete(self, *, reference, provider):
+        raise NotImplementedError(f"{type(self).__name__} is read-only")

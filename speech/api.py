@@ -1,0 +1,45 @@
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .serializers import StrictSerializer
+from .services import SessionRequest, realtime_session_create
+from .tenancy import speech_settings_for_request
+
+
+class RealtimeSessionApi(APIView):
+    """POST /realtime_session: mint a short-lived client secret for the browser."""
+
+    class InputSerializer(StrictSerializer):
+        model = serializers.CharField(required=False, max_length=100)
+        voice = serializers.CharField(required=False, max_length=64)
+        endpoint = serializers.CharField(required=False, max_length=500)
+
+    class OutputSerializer(serializers.Serializer):
+        provider = serializers.CharField()
+        model = serializers.CharField()
+        voice = serializers.CharField()
+        client_secret = serializers.SerializerMethodField()
+        webrtc = serializers.SerializerMethodField()
+        session = serializers.JSONField(source="minted.session")
+
+        def get_client_secret(self, payload):
+            return {"value": payload.minted.client_secret, "expires_at": payload.minted.expires_at}
+
+        def get_webrtc(self, payload):
+            return {"url": payload.minted.webrtc_url, "data_channel": payload.minted.data_channel}
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payload = realtime_session_create(
+            speech_settings=speech_settings_for_request(request),
+            actor=request.user,
+            requested=SessionRequest(**serializer.validated_data),
+        )
+        return Response(self.OutputSerializer(payload).data)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"  # the answer carries a secret
+        return response

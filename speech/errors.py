@@ -1,0 +1,103 @@
+"""Every failure the gateway reports, each with a stable code and HTTP status.
+
+Answers have the shape {"error": {"code": ..., "message": ...}}.
+"""
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class SpeechError(Exception):
+    status = status.HTTP_500_INTERNAL_SERVER_ERROR
+    code = "error"
+    message = "The request failed."
+
+    def __init__(self, message=None, *, retry_after=None):
+        self.message = message or self.message
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+
+class TenantNotFound(SpeechError):
+    status, code = 404, "tenant_not_found"
+    message = "No tenant serves this host."
+
+
+class ModelNotAllowed(SpeechError):
+    status, code = 400, "model_not_allowed"
+    message = "This model is not allowed for this tenant."
+
+
+class VoiceNotAllowed(SpeechError):
+    status, code = 400, "voice_not_allowed"
+    message = "This voice is not allowed for this tenant."
+
+
+class EndpointNotAllowed(SpeechError):
+    status, code = 400, "endpoint_not_allowed"
+    message = "Sessions are minted only at the tenant's configured endpoint."
+
+
+class CredentialsMissing(SpeechError):
+    status, code = 503, "credentials_missing"
+    message = "No provider credential is configured for this tenant. An administrator must set one."
+
+
+class SecretsUnavailable(SpeechError):
+    status, code = 503, "secrets_unavailable"
+    message = "The secrets store cannot be reached. Try again shortly."
+
+
+class ProviderAuthFailed(SpeechError):
+    status, code = 502, "provider_auth_failed"
+    message = "The provider refused the server's credential. An administrator must check the key."
+
+
+class ProviderRateLimited(SpeechError):
+    status, code = 503, "provider_rate_limited"
+    message = "The provider is rate limiting this tenant. Try again shortly."
+
+
+class ProviderTimeout(SpeechError):
+    status, code = 504, "provider_timeout"
+    message = "The provider did not answer in time."
+
+
+class ProviderUnavailable(SpeechError):
+    status, code = 502, "provider_unavailable"
+    message = "The provider cannot be reached or failed."
+
+
+class ProviderRejected(SpeechError):
+    status, code = 502, "provider_rejected"
+    message = "The provider refused the session request."
+
+
+class ProviderBadResponse(SpeechError):
+    status, code = 502, "provider_bad_response"
+    message = "The provider answered in a shape the gateway does not understand."
+
+
+def error_response(*, code, message, status, headers=None, **extra):
+    return Response({"error": {"code": code, "message": message, **extra}}, status=status, headers=headers)
+
+
+def exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: our errors and DRF's own in one shape."""
+    if isinstance(exc, SpeechError):
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return error_response(code=exc.code, message=exc.message, status=exc.status, headers=headers)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        return error_response(
+            code="invalid_request",
+            message="The request body is not valid.",
+            status=400,
+            fields=exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail},
+        )
+    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+    response.data = {"error": {"code": code if isinstance(code, str) else "error", "message": str(exc.detail)}}
+    return response

@@ -1,0 +1,91 @@
+"""The provider contract.
+
+A provider class declares its catalog (id, name, models, voices, default endpoint,
+options serializer) and speaks its vendor's HTTP in create_session(). Admin, API,
+validation and the chat page all read the catalog from here.
+"""
+
+import ipaddress
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from ..serializers import StrictSerializer
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What the gateway asks the provider for, after the tenant's rules were applied."""
+
+    model: str
+    voice: str
+    endpoint: str
+    instructions: str = ""
+    turn_detection: str = "server_vad"
+    input_transcription_model: str = ""
+    ttl_seconds: int = 600
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProviderSession:
+    """What the browser needs to negotiate WebRTC with the provider."""
+
+    client_secret: str
+    expires_at: int
+    webrtc_url: str
+    data_channel: str
+    session: dict
+
+
+class NoOptions(StrictSerializer):
+    """For providers without options of their own: any key is an error."""
+
+
+def is_loopback_host(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class RealtimeProvider:
+    id = ""
+    name = ""
+    models = ()
+    voices = ()
+    default_model = ""
+    default_voice = ""
+    default_endpoint = ""
+    # Values that still validate but that the admin warns about: {value: reason}.
+    deprecated_models = {}
+    retired_endpoints = {}
+    # The environment variable the environment secrets backend reads.
+    credential_env = ""
+    data_channel = "oai-events"
+    options_serializer = NoOptions
+
+    def endpoint_problem(self, url):
+        """Why `url` cannot serve as this provider's endpoint, or None when it can."""
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            parts.port  # noqa: B018  (raises ValueError on a malformed port)
+        except ValueError:
+            return "Not a valid URL."
+        if parts.username is not None or parts.password is not None:
+            return "The endpoint must not carry user information."
+        if parts.query or parts.fragment:
+            return "The endpoint must not carry a query or fragment."
+        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(host)):
+            return "The endpoint must use https:// (http:// only on loopback hosts)."
+        return None
+
+    def fallback_credential(self):
+        """A credential to use when the secrets backend has none (the local provider has one)."""
+        return None
+
+    def create_session(self, *, api_key, config):
+        """Mint an ephemeral session; return a ProviderSession or raise a speech.errors.SpeechError."""
+        raise NotImplementedError

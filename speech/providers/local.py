@@ -1,0 +1,36 @@
+"""The built-in local provider (speech.local), reached over HTTP like any other provider."""
+
+from django.conf import settings
+from django.utils.crypto import salted_hmac
+
+from .base import NoOptions
+from .openai_realtime import MINT_PATH, OPENAI_VOICES, OpenAIRealtimeProvider
+
+LOCAL_MODEL = "local-echo"
+
+
+def local_api_key():
+    """The local provider's server key: LOCAL_REALTIME_API_KEY, else one derived from SECRET_KEY."""
+    return getattr(settings, "LOCAL_REALTIME_API_KEY", "") or (
+        "sk-local-" + salted_hmac("speech.local.api-key", "local-realtime").hexdigest()[:32]
+    )
+
+
+class LocalRealtimeProvider(OpenAIRealtimeProvider):
+    id = "local"
+    name = "Local echo (offline)"
+    models = (LOCAL_MODEL,)
+    deprecated_models = {}
+    voices = OPENAI_VOICES
+    default_model = LOCAL_MODEL
+    default_voice = "verse"
+    retired_endpoints = {}
+    credential_env = "LOCAL_REALTIME_API_KEY"
+    options_serializer = NoOptions
+
+    @property
+    def default_endpoint(self):
+        return settings.LOCAL_REALTIME_URL.rstrip("/") + MINT_PATH
+
+    def fallback_credential(self):
+        return local_api_key()

@@ -1,0 +1,99 @@
+import logging
+import time
+from dataclasses import dataclass
+
+from settings_admin.secrets import SecretsError, get_backend
+
+from . import errors
+from .providers.base import ProviderSession, SessionConfig
+
+logger = logging.getLogger("speech.session")
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """What the browser asked for; each value is checked against the tenant's settings."""
+
+    model: str | None = None
+    voice: str | None = None
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionPayload:
+    provider: str
+    model: str
+    voice: str
+    minted: ProviderSession
+
+
+def session_config_resolve(*, speech_settings, requested):
+    """Apply the tenant's rules to the request: the client never picks where the server key goes."""
+    endpoint = speech_settings.effective_endpoint
+    if requested.endpoint and requested.endpoint.rstrip("/") != endpoint.rstrip("/"):
+        raise errors.EndpointNotAllowed()
+    model = requested.model or speech_settings.model
+    if model not in speech_settings.effective_allowed_models:
+        raise errors.ModelNotAllowed(f"Model {model!r} is not allowed for this tenant.")
+    voice = requested.voice or speech_settings.voice
+    if voice not in speech_settings.effective_allowed_voices:
+        raise errors.VoiceNotAllowed(f"Voice {voice!r} is not allowed for this tenant.")
+    return SessionConfig(
+        model=model,
+        voice=voice,
+        endpoint=endpoint,
+        instructions=speech_settings.instructions,
+        turn_detection=speech_settings.turn_detection,
+        input_transcription_model=speech_settings.input_transcription_model,
+        ttl_seconds=speech_settings.secret_ttl_seconds,
+        options=speech_settings.options,
+    )
+
+
+def provider_credential_get(*, speech_settings, provider):
+    try:
+        credential = get_backend().get(reference=speech_settings.credential_reference, provider=provider)
+    except SecretsError:
+        raise errors.SecretsUnavailable() from None
+    if not credential:
+        raise errors.CredentialsMissing()
+    return credential
+
+
+def realtime_session_create(*, speech_settings, actor, requested):
+    """Mint an ephemeral provider session for `actor` under the tenant's `speech_settings`."""
+    started = time.monotonic()
+    model = requested.model or speech_settings.model
+    error_code = None
+    try:
+        config = session_config_resolve(speech_settings=speech_settings, requested=requested)
+        provider = speech_settings.get_provider()
+        api_key = provider_credential_get(speech_settings=speech_settings, provider=provider)
+        minted = provider.create_session(api_key=api_key, config=config)
+        return SessionPayload(provider=provider.id, model=config.model, voice=config.voice, minted=minted)
+    except errors.SpeechError as exc:
+        error_code = exc.code
+        raise
+    except Exception:
+        error_code = "internal_error"
+        raise
+    finally:
+        duration_ms = (time.monotonic() - started) * 1000
+        logger.info(
+            "realtime_session tenant=%s provider=%s model=%s outcome=%s error_code=%s duration_ms=%.1f user=%s",
+            speech_settings.tenant.slug,
+            speech_settings.provider,
+            model,
+            "failure" if error_code else "success",
+            error_code or "-",
+            duration_ms,
+            getattr(actor, "pk", None) or "-",
+            extra={
+                "tenant": speech_settings.tenant.slug,
+                "provider": speech_settings.provider,
+                "model": model,
+                "outcome": "failure" if error_code else "success",
+                "error_code": error_code,
+                "duration_ms": round(duration_ms, 1),
+            },
+        )

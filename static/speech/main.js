@@ -1,0 +1,10 @@
+import { ChatView } from './chat-view.js';
+import { SpeechStore } from './speech-store.js';
+
+const root = document.getElementById('chat');
+const store = new SpeechStore({
+  sessionUrl: root.dataset.sessionUrl,
+  negotiationTimeoutMs: Number(root.dataset.negotiationTimeoutMs),
+  negotiationAttempts: Number(root.dataset.negotiationAttempts),
+});
+new ChatView(root, store);

@@ -1,0 +1,42 @@
+"""Checks that what we send and what fakes answer match OpenAI's published SDK types."""
+
+from openai.types.realtime import ClientSecretCreateParams, ClientSecretCreateResponse, RealtimeServerEvent
+from pydantic import TypeAdapter
+
+_mint_params = TypeAdapter(ClientSecretCreateParams)
+_server_event = TypeAdapter(RealtimeServerEvent)
+
+
+def assert_mint_body(body):
+    """A ClientSecretCreateParams body with no key the types do not define."""
+    validated = _mint_params.validate_python(body)
+    # TypedDict validation drops unknown keys, so any difference is a key the SDK does not know.
+    assert validated == body, f"keys or values outside ClientSecretCreateParams:\n{body}\n!=\n{validated}"
+
+
+def mint_answer(*, value="ek_test_secret_123", expires_at=1767225600, session=None):
+    """A ClientSecretCreateResponse-valid answer body."""
+    body = {
+        "value": value,
+        "expires_at": expires_at,
+        "session": session
+        or {
+            "type": "realtime",
+            "object": "realtime.session",
+            "id": "sess_test",
+            "model": "gpt-realtime",
+            "output_modalities": ["audio"],
+            "audio": {"output": {"voice": "verse"}},
+        },
+    }
+    ClientSecretCreateResponse.model_validate(body)
+    return body
+
+
+def assert_server_event(event):
+    """A RealtimeServerEvent of OpenAI's GA interface, with no unknown top-level keys."""
+    parsed = _server_event.validate_python(event)
+    assert parsed.type == event["type"]
+    unknown = set(event) - set(type(parsed).model_fields)
+    assert not unknown, f"{event['type']} carries keys the SDK does not define: {unknown}"
+    return parsed

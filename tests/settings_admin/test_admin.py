@@ -1,0 +1,118 @@
+import pytest
+
+from settings_admin.models import SpeechSettings, Tenant
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(admin_client, speech_settings):
+    return admin_client
+
+
+def change_form_data(speech_settings, **overrides):
+    data = {
+        "provider": speech_settings.provider,
+        "model": speech_settings.model,
+        "voice": speech_settings.voice,
+        "endpoint": speech_settings.endpoint,
+        "instructions": "",
+        "turn_detection": "server_vad",
+        "input_transcription_model": "gpt-4o-mini-transcribe",
+        "secret_ttl_seconds": "600",
+        "options": "{}",
+        "credential_ref": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def change_url(speech_settings):
+    return f"/admin/settings_admin/speechsettings/{speech_settings.pk}/change/"
+
+
+def test_list_filter_and_search(staff_client):
+    page = staff_client.get("/admin/settings_admin/speechsettings/?provider=openai_realtime&q=default")
+    assert page.status_code == 200
+    assert "Default" in page.content.decode()
+    assert staff_client.get("/admin/settings_admin/tenant/?q=default").status_code == 200
+
+
+def test_the_provider_choices_come_from_the_registry(staff_client, speech_settings):
+    page = staff_client.get(change_url(speech_settings)).content.decode()
+    assert '<option value="openai_realtime" selected>OpenAI Realtime</option>' in page
+    assert '<option value="local">Local echo (offline)</option>' in page
+    assert 'optgroup label="OpenAI Realtime"' in page
+
+
+def test_saving_valid_settings(staff_client, speech_settings):
+    response = staff_client.post(
+        change_url(speech_settings),
+        change_form_data(speech_settings, voice="marin", allowed_voices=["marin", "verse"]),
+    )
+    assert response.status_code == 302
+    speech_settings.refresh_from_db()
+    assert speech_settings.voice == "marin"
+    assert speech_settings.allowed_voices == ["marin", "verse"]
+
+
+def test_a_model_of_another_provider_is_a_field_error(staff_client, speech_settings):
+    response = staff_client.post(change_url(speech_settings), change_form_data(speech_settings, model="local-echo"))
+    assert response.status_code == 200
+    assert "is not a model of OpenAI Realtime" in response.content.decode()
+    speech_settings.refresh_from_db()
+    assert speech_settings.model == "gpt-realtime"
+
+
+def test_a_plain_http_endpoint_is_a_field_error(staff_client, speech_settings):
+    response = staff_client.post(
+        change_url(speech_settings),
+        change_form_data(speech_settings, endpoint="http://api.openai.com/v1/realtime/client_secrets"),
+    )
+    assert response.status_code == 200
+    assert "must use https://" in response.content.decode()
+
+
+def test_the_seeds_retired_values_save_with_a_warning(staff_client, speech_settings):
+    response = staff_client.post(
+        change_url(speech_settings),
+        change_form_data(
+            speech_settings,
+            model="gpt-4o-realtime-preview",
+            endpoint="https://api.openai.com/v1/realtime/sessions",
+        ),
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("retired" in m for m in messages)
+    assert any("deprecated preview model" in m for m in messages)
+    speech_settings.refresh_from_db()
+    assert speech_settings.model == "gpt-4o-realtime-preview"
+
+
+def test_creating_a_tenant_with_hostnames_and_settings(staff_client):
+    data = {
+        "slug": "acme",
+        "name": "Acme",
+        "is_active": "on",
+        "hostnames-TOTAL_FORMS": "1",
+        "hostnames-INITIAL_FORMS": "0",
+        "hostnames-0-hostname": "Voice.Acme.Example",
+        "speech_settings-TOTAL_FORMS": "1",
+        "speech_settings-INITIAL_FORMS": "0",
+        "speech_settings-MIN_NUM_FORMS": "1",
+        "speech_settings-MAX_NUM_FORMS": "1",
+        **{
+            f"speech_settings-0-{key}": value
+            for key, value in change_form_data(SpeechSettings(), voice="coral").items()
+        },
+    }
+    response = staff_client.post("/admin/settings_admin/tenant/add/", data)
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    tenant = Tenant.objects.get(slug="acme")
+    assert tenant.speech_settings.voice == "coral"
+    assert list(tenant.hostnames.values_list("hostname", flat=True)) == ["voice.acme.example"]
+
+
+def test_the_admin_never_offers_a_way_to_add_orphan_settings(staff_client):
+    assert staff_client.get("/admin/settings_admin/speechsettings/add/").status_code == 403

@@ -1,0 +1,46 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from settings_admin.models import SpeechSettings, Tenant, TenantHostname
+from settings_admin.selectors import speech_settings_for_host
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def acme(db):
+    tenant = Tenant.objects.create(slug="acme", name="Acme")
+    TenantHostname.objects.create(tenant=tenant, hostname="voice.acme.example")
+    SpeechSettings.objects.create(tenant=tenant, voice="coral")
+    return tenant
+
+
+def test_a_tenants_hostname_selects_it(acme):
+    assert speech_settings_for_host(host="voice.acme.example").tenant == acme
+
+
+def test_other_hosts_get_the_default_tenant(acme):
+    assert speech_settings_for_host(host="localhost").tenant.slug == "default"
+
+
+def test_an_inactive_tenant_serves_no_one(acme):
+    acme.is_active = False
+    acme.save()
+    assert speech_settings_for_host(host="voice.acme.example").tenant.slug == "default"
+    Tenant.objects.filter(slug="default").update(is_active=False)
+    from settings_admin.selectors import settings_cache_invalidate
+
+    settings_cache_invalidate()
+    assert speech_settings_for_host(host="localhost") is None
+
+
+def test_the_lookup_is_cached_and_a_change_is_seen_at_once(acme):
+    speech_settings_for_host(host="voice.acme.example")
+    with CaptureQueriesContext(connection) as queries:
+        assert speech_settings_for_host(host="voice.acme.example").voice == "coral"
+    assert len(queries) == 0
+
+    acme.speech_settings.voice = "sage"
+    acme.speech_settings.save()
+    assert speech_settings_for_host(host="voice.acme.example").voice == "sage"
