@@ -110,8 +110,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Serve straight from the source folders when collectstatic has not run (make run).
-WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
+# Serve straight from the source folders, re-read on change (make run); production sets
+# STATIC_FROM_SOURCE=false after collectstatic.
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = env.bool("STATIC_FROM_SOURCE", default=True)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -166,3 +167,9 @@ LOGGING = {
 SPEECH_NEGOTIATION_TIMEOUT_MS = env.int("SPEECH_NEGOTIATION_TIMEOUT_MS", default=10000)
 SPEECH_NEGOTIATION_ATTEMPTS = env.int("SPEECH_NEGOTIATION_ATTEMPTS", default=3)
 LOCAL_REALTIME_API_KEY = env.str("LOCAL_REALTIME_API_KEY", default="")
+# Limits of the local provider's peer.
+LOCAL_REALTIME_MAX_CALLS = env.int("LOCAL_REALTIME_MAX_CALLS", default=8)
+LOCAL_REALTIME_MAX_CALL_SECONDS = env.int("LOCAL_REALTIME_MAX_CALL_SECONDS", default=900)
+LOCAL_REALTIME_IDLE_SECONDS = env.int("LOCAL_REALTIME_IDLE_SECONDS", default=300)
+# A pause before answering each SDP offer, to exercise the chat page's timeout path.
+LOCAL_REALTIME_ANSWER_DELAY_SECONDS = env.float("LOCAL_REALTIME_ANSWER_DELAY_SECONDS", default=0.0)

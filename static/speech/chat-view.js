@@ -89,6 +89,7 @@ export class ChatView {
     el.status.textContent = live && state.connectMs !== null ? `Connected in ${state.connectMs} ms` : state.detail || 'Idle';
     if (state.connectMs !== null) el.status.dataset.connectMs = state.connectMs;
     el.connect.hidden = live || busy;
+    el.connect.disabled = false; // rendered disabled until this view is bound
     el.hangup.hidden = !(live || busy);
     el.mute.disabled = !live;
     el.mute.setAttribute('aria-pressed', String(state.muted));

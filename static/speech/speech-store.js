@@ -11,6 +11,7 @@ import { requestSession, SessionError } from './session-client.js';
 import { addTypedMessage, applyEvent } from './transcript.js';
 
 const BACKOFF_MS = [250, 1000, 2000];
+const TRANSCRIPT_LIMIT = 200; // entries kept on the page; a long call must not grow without bound
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -187,7 +188,7 @@ export class SpeechStore extends EventTarget {
         break;
     }
     const transcript = applyEvent(this.#state.transcript, event);
-    if (transcript !== this.#state.transcript) this.#update({ transcript });
+    if (transcript !== this.#state.transcript) this.#update({ transcript: transcript.slice(-TRANSCRIPT_LIMIT) });
   }
 
   #fail(error) {

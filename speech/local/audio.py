@@ -1,0 +1,233 @@
+"""Audio for the local peer: the outgoing track, voice activity detection, speech synthesis."""
+
+import asyncio
+import fractions
+import io
+import logging
+import shutil
+import time
+import wave
+from collections import deque
+
+import numpy as np
+from aiortc import MediaStreamTrack
+from av import AudioFrame
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 48000
+FRAME_SAMPLES = 960  # 20 ms, what Opus carries per packet
+FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+
+# OpenAI voice -> espeak-ng voice, so the tenant's voice choice is audible offline.
+ESPEAK_VOICES = {
+    "alloy": "en-us+f2",
+    "ash": "en-us+m3",
+    "ballad": "en-gb+m2",
+    "coral": "en-us+f4",
+    "echo": "en-us+m1",
+    "sage": "en-gb+f3",
+    "shimmer": "en-us+f5",
+    "verse": "en-us+m4",
+    "marin": "en-us+f1",
+    "cedar": "en-gb+m5",
+}
+
+
+def to_mono(frame):
+    """An incoming av.AudioFrame as mono int16 samples (aiortc decodes Opus to 48 kHz s16)."""
+    samples = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if frame.format.is_planar:
+        mono = samples.mean(axis=0)
+    else:
+        mono = samples.reshape(-1, channels).mean(axis=1)
+    return mono.astype(np.int16)
+
+
+def level_dbfs(samples):
+    if samples.size == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(np.square(samples.astype(np.float64)))))
+    return 20 * np.log10(max(rms, 1.0) / 32768.0)
+
+
+class ReplyTrack(MediaStreamTrack):
+    """The peer's voice: plays queued samples in real time, silence in between."""
+
+    kind = "audio"
+
+    def __init__(self):
+        super().__init__()
+        self._queue = deque()  # (samples, future set when they have been played)
+        self._offset = 0
+        self._pts = 0
+        self._started = None
+
+    def play(self, samples):
+        """Queue int16 mono samples at 48 kHz; the returned future is done once they have been sent."""
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append((samples, done))
+        return done
+
+    def clear(self):
+        """Drop what is queued (an interruption); returns whether anything was dropped."""
+        dropped = bool(self._queue)
+        while self._queue:
+            _, done = self._queue.popleft()
+            if not done.done():
+                done.set_result(False)
+        self._offset = 0
+        return dropped
+
+    @property
+    def playing(self):
+        return bool(self._queue)
+
+    def _next_samples(self):
+        out = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        filled = 0
+        while filled < FRAME_SAMPLES and self._queue:
+            samples, done = self._queue[0]
+            take = min(FRAME_SAMPLES - filled, len(samples) - self._offset)
+            out[filled : filled + take] = samples[self._offset : self._offset + take]
+            filled += take
+            self._offset += take
+            if self._offset >= len(samples):
+                self._queue.popleft()
+                self._offset = 0
+                if not done.done():
+                    done.set_result(True)
+        return out
+
+    async def recv(self):
+        if self.readyState != "live":
+            from aiortc.mediastreams import MediaStreamError
+
+            raise MediaStreamError
+        if self._started is None:
+            self._started = time.monotonic()
+        wait = self._started + self._pts / SAMPLE_RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        frame.planes[0].update(self._next_samples().tobytes())
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        self._pts += FRAME_SAMPLES
+        return frame
+
+    def stop(self):
+        self.clear()
+        super().stop()
+
+
+class VoiceActivityDetector:
+    """Energy-based turn detection, like server_vad: start after a run of loud frames, stop after silence.
+
+    feed() returns "started", "stopped" or None; the utterance (with a little audio from
+    before the start) is kept until take_utterance().
+    """
+
+    def __init__(self, *, threshold_dbfs=-45.0, start_ms=60, silence_ms=300, prefix_ms=300, max_seconds=30):
+        self.threshold_dbfs = threshold_dbfs
+        self.start_frames = max(1, start_ms // 20)
+        self.silence_frames = max(1, silence_ms // 20)
+        self.prefix = deque(maxlen=max(1, prefix_ms // 20))
+        self.max_samples = max_seconds * SAMPLE_RATE
+        self.speaking = False
+        self.loud_run = 0
+        self.quiet_run = 0
+        self.chunks = []
+        self.samples = 0
+        self.utterance_start_ms = 0
+        self.position_samples = 0  # of all audio fed, for audio_start_ms / audio_end_ms
+
+    @classmethod
+    def for_turn_detection(cls, turn_detection):
+        """Honours server_vad's threshold (0..1), silence_duration_ms and prefix_padding_ms."""
+        options = {}
+        if isinstance(turn_detection, dict):
+            if isinstance(turn_detection.get("threshold"), (int, float)):
+                options["threshold_dbfs"] = -70.0 + 50.0 * min(max(turn_detection["threshold"], 0.0), 1.0)
+            if isinstance(turn_detection.get("silence_duration_ms"), int):
+                options["silence_ms"] = max(20, turn_detection["silence_duration_ms"])
+            if isinstance(turn_detection.get("prefix_padding_ms"), int):
+                options["prefix_ms"] = max(20, turn_detection["prefix_padding_ms"])
+        return cls(**options)
+
+    @property
+    def position_ms(self):
+        return self.position_samples * 1000 // SAMPLE_RATE
+
+    def feed(self, samples):
+        self.position_samples += len(samples)
+        loud = level_dbfs(samples) > self.threshold_dbfs
+        if not self.speaking:
+            self.prefix.append(samples)
+            self.loud_run = self.loud_run + 1 if loud else 0
+            if self.loud_run >= self.start_frames:
+                self.speaking, self.quiet_run = True, 0
+                self.chunks, self.samples = list(self.prefix), sum(len(c) for c in self.prefix)
+                self.utterance_start_ms = (self.position_samples - self.samples) * 1000 // SAMPLE_RATE
+                self.prefix.clear()
+                return "started"
+            return None
+        if self.samples < self.max_samples:
+            self.chunks.append(samples)
+            self.samples += len(samples)
+        self.quiet_run = 0 if loud else self.quiet_run + 1
+        if self.quiet_run >= self.silence_frames or self.samples >= self.max_samples:
+            self.speaking, self.loud_run = False, 0
+            return "stopped"
+        return None
+
+    def take_utterance(self):
+        """The last utterance, without the trailing silence that ended it."""
+        chunks, self.chunks, self.samples = self.chunks, [], 0
+        if not chunks:
+            return np.zeros(0, dtype=np.int16)
+        audio = np.concatenate(chunks)
+        trailing = min(self.quiet_run, self.silence_frames) * FRAME_SAMPLES
+        return audio[: max(len(audio) - trailing, 0)]
+
+    def clear(self):
+        self.chunks, self.samples, self.speaking = [], 0, False
+        self.loud_run = self.quiet_run = 0
+        self.prefix.clear()
+
+
+def tone(seconds=0.6, frequency=440.0):
+    """A short tone with soft edges, when no speech synthesizer is installed."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    envelope = np.minimum(1.0, np.minimum(t, seconds - t) / 0.02)
+    return (0.3 * 32767 * envelope * np.sin(2 * np.pi * frequency * t)).astype(np.int16)
+
+
+def resample(samples, rate):
+    if rate == SAMPLE_RATE or samples.size == 0:
+        return samples.astype(np.int16)
+    positions = np.arange(int(len(samples) * SAMPLE_RATE / rate)) * rate / SAMPLE_RATE
+    return np.interp(positions, np.arange(len(samples)), samples).astype(np.int16)
+
+
+async def speak(text, *, voice):
+    """Speech for `text` at 48 kHz: espeak-ng with the voice mapped from OpenAI's, else a tone."""
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        return tone()
+    process = await asyncio.create_subprocess_exec(
+        espeak, "-v", ESPEAK_VOICES.get(voice, "en-us"), "--stdout", text[:2000],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    wav, _ = await process.communicate()
+    try:
+        with wave.open(io.BytesIO(wav)) as reader:
+            rate = reader.getframerate()
+            samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
+    except (wave.Error, EOFError):
+        logger.warning("espeak-ng gave no audio; answering with a tone")
+        return tone()
+    return resample(samples, rate)

@@ -1,0 +1,103 @@
+"""The local peer's event loop: one long-lived asyncio loop in a background thread, shared by all calls.
+
+Started on first use, so it works under runserver and gunicorn's threaded workers alike.
+"""
+
+import asyncio
+import logging
+import threading
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from django.conf import settings
+
+from .call import EchoCall
+from .events import new_id
+
+logger = logging.getLogger(__name__)
+
+
+class CallLimitReached(Exception):
+    pass
+
+
+class InvalidOffer(Exception):
+    pass
+
+
+class LocalRealtimeServer:
+    def __init__(self):
+        self._loop = None
+        self._lock = threading.Lock()
+        self.calls = {}
+
+    @property
+    def loop(self):
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="local-realtime-peer", daemon=True)
+                thread.start()
+                self._loop = loop
+        return self._loop
+
+    def run(self, coroutine, timeout=30):
+        """Run `coroutine` on the peer's loop from any thread and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def answer(self, *, offer_sdp, session):
+        """Answer a browser's SDP offer; returns (call_id, answer_sdp)."""
+        delay = settings.LOCAL_REALTIME_ANSWER_DELAY_SECONDS
+        return self.run(self._answer(offer_sdp, session, delay), timeout=delay + 30)
+
+    async def _answer(self, offer_sdp, session, delay):
+        if len(self.calls) >= settings.LOCAL_REALTIME_MAX_CALLS:
+            raise CallLimitReached()
+        if delay:
+            await asyncio.sleep(delay)
+        pc = RTCPeerConnection()
+        call = EchoCall(
+            call_id=new_id("rtc"),
+            pc=pc,
+            session=session,
+            max_seconds=settings.LOCAL_REALTIME_MAX_CALL_SECONDS,
+            idle_seconds=settings.LOCAL_REALTIME_IDLE_SECONDS,
+            on_closed=lambda closed: self.calls.pop(closed.id, None),
+        )
+        self.calls[call.id] = call
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            # The track goes in after the offer and before the answer, so the answer is sendrecv.
+            pc.addTrack(call.reply)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # aiortc raises ValueError and others on a bad offer
+            await call.close()
+            raise InvalidOffer(str(exc)) from None
+        logger.info("local call %s answered (%d open)", call.id, len(self.calls))
+        return call.id, pc.localDescription.sdp
+
+    def hang_up(self, call_id):
+        call = self.calls.get(call_id)
+        if call is None:
+            return False
+        self.run(call.close())
+        return True
+
+    def close_all(self):
+        async def close_all():
+            await asyncio.gather(*(call.close() for call in list(self.calls.values())))
+
+        if self._loop is not None:
+            self.run(close_all())
+
+    def counts(self):
+        """Open calls, tasks on the loop and threads in the process: what must not grow."""
+
+        async def count():
+            return {"calls": len(self.calls), "tasks": len(asyncio.all_tasks()) - 1}
+
+        counts = self.run(count())
+        counts["threads"] = threading.active_count()
+        return counts
+
+
+server = LocalRealtimeServer()

@@ -1,0 +1,81 @@
+"""A real WebRTC client (aiortc) for the local peer: a microphone track, the data channel, a listener."""
+
+import asyncio
+import json
+
+import numpy as np
+import requests
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from speech.local.audio import ReplyTrack, level_dbfs, to_mono
+
+
+class RtcClient:
+    def __init__(self):
+        self.pc = RTCPeerConnection()
+        self.microphone = ReplyTrack()
+        self.pc.addTrack(self.microphone)
+        self.channel = self.pc.createDataChannel("oai-events")
+        self.events = asyncio.Queue()
+        self.received = []
+        self.loudest_dbfs = -120.0
+        self.location = None
+        self._listener = None
+        self.channel.on("message", self._on_message)
+        self.pc.on("track", self._on_track)
+
+    def _on_message(self, raw):
+        event = json.loads(raw)
+        self.received.append(event)
+        self.events.put_nowait(event)
+
+    def _on_track(self, track):
+        self._listener = asyncio.ensure_future(self._listen(track))
+
+    async def _listen(self, track):
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.loudest_dbfs = max(self.loudest_dbfs, level_dbfs(to_mono(frame)))
+
+    async def connect(self, calls_url, secret, timeout=10):
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        response = await asyncio.to_thread(
+            requests.post,
+            calls_url,
+            data=self.pc.localDescription.sdp,
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/sdp"},
+            timeout=timeout,
+        )
+        assert response.status_code == 201, response.text
+        self.location = response.headers["Location"]
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+        await self.wait_for("session.created", timeout)
+
+    async def wait_for(self, event_type, timeout=10):
+        async def wait():
+            while True:
+                event = await self.events.get()
+                if event["type"] == event_type:
+                    return event
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    def send(self, event):
+        self.channel.send(json.dumps(event))
+
+    def speak(self, samples):
+        return self.microphone.play(samples)
+
+    async def close(self):
+        if self._listener:
+            self._listener.cancel()
+        self.microphone.stop()
+        await self.pc.close()
+
+
+def silence(seconds):
+    return np.zeros(int(seconds * 48000), dtype=np.int16)
