@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint system-deps install install-dev clean
+# The scale-out configuration: PostgreSQL and Redis (both run on the development machines).
+SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/speech_gateway
+SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test test-scaleout lint system-deps install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +39,9 @@ run: install
 
 test: install-dev system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-scaleout: install-dev system-deps
+	DATABASE_URL=$(SCALEOUT_DATABASE_URL) REDIS_URL=$(SCALEOUT_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -171,5 +171,7 @@ LOCAL_REALTIME_API_KEY = env.str("LOCAL_REALTIME_API_KEY", default="")
 LOCAL_REALTIME_MAX_CALLS = env.int("LOCAL_REALTIME_MAX_CALLS", default=8)
 LOCAL_REALTIME_MAX_CALL_SECONDS = env.int("LOCAL_REALTIME_MAX_CALL_SECONDS", default=900)
 LOCAL_REALTIME_IDLE_SECONDS = env.int("LOCAL_REALTIME_IDLE_SECONDS", default=300)
+# No audio packets for this long means the page is gone (closed tab, lost network).
+LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS = env.float("LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS", default=5.0)
 # A pause before answering each SDP offer, to exercise the chat page's timeout path.
 LOCAL_REALTIME_ANSWER_DELAY_SECONDS = env.float("LOCAL_REALTIME_ANSWER_DELAY_SECONDS", default=0.0)

@@ -20,7 +20,10 @@ def _fresh_cache():
 
 @pytest.fixture
 def tenant(db):
-    return Tenant.objects.get(slug="default")
+    # get_or_create: a transactional test before this one may have flushed the migration's rows.
+    tenant, _ = Tenant.objects.get_or_create(slug="default", defaults={"name": "Default"})
+    SpeechSettings.objects.get_or_create(tenant=tenant)
+    return tenant
 
 
 @pytest.fixture
@@ -70,6 +73,3 @@ def openai_mint():
 
         mock.add_callback(responses.POST, OPENAI_MINT_URL, callback=answer)
         yield mock
-
-
-__all__ = ["SERVER_KEY", "OPENAI_MINT_URL", "SpeechSettings"]

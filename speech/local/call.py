@@ -19,7 +19,7 @@ PUSH_TO_TALK_MAX_SECONDS = 30
 class EchoCall:
     """Listens on the incoming track, detects turns, and answers on the outgoing track and data channel."""
 
-    def __init__(self, *, call_id, pc, session, max_seconds, idle_seconds, on_closed):
+    def __init__(self, *, call_id, pc, session, max_seconds, idle_seconds, media_timeout, on_closed):
         self.id = call_id
         self.pc = pc
         self.session = session
@@ -29,6 +29,7 @@ class EchoCall:
         self.tasks = set()
         self.max_seconds = max_seconds
         self.idle_seconds = idle_seconds
+        self.media_timeout = media_timeout
         self.started = self.last_activity = time.monotonic()
         self.closed = False
         self._on_closed = on_closed
@@ -80,8 +81,10 @@ class EchoCall:
                 task.cancel()
         await self.pc.close()
         self._on_closed(self)
+        logger.info("local call %s closed", self.id)
 
     async def _on_connection_state(self):
+        logger.debug("local call %s: connection %s", self.id, self.pc.connectionState)
         if self.pc.connectionState in ("failed", "closed"):
             await self.close()
 
@@ -99,6 +102,7 @@ class EchoCall:
     def _on_datachannel(self, channel):
         self.channel = channel
         channel.on("message", self._on_message)
+        channel.on("close", lambda: self.spawn(self.close()))  # the page hung up
         self.send(events.event("session.created", session=self.session))
 
     def _on_track(self, track):
@@ -108,8 +112,13 @@ class EchoCall:
     async def _listen(self, track):
         while True:
             try:
-                frame = await track.recv()
+                frame = await asyncio.wait_for(track.recv(), self.media_timeout)
             except MediaStreamError:
+                return
+            except TimeoutError:
+                # Browsers send audio all the time, even muted: silence on the wire means the page is gone.
+                logger.info("local call %s: no media for %s s, closing", self.id, self.media_timeout)
+                self.spawn(self.close())
                 return
             samples = to_mono(frame)
             if self.turn_detection is None:

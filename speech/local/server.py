@@ -4,6 +4,7 @@ Started on first use, so it works under runserver and gunicorn's threaded worker
 """
 
 import asyncio
+import gc
 import logging
 import threading
 
@@ -61,6 +62,7 @@ class LocalRealtimeServer:
             session=session,
             max_seconds=settings.LOCAL_REALTIME_MAX_CALL_SECONDS,
             idle_seconds=settings.LOCAL_REALTIME_IDLE_SECONDS,
+            media_timeout=settings.LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS,
             on_closed=lambda closed: self.calls.pop(closed.id, None),
         )
         self.calls[call.id] = call
@@ -93,7 +95,12 @@ class LocalRealtimeServer:
         """Open calls, tasks on the loop and threads in the process: what must not grow."""
 
         async def count():
-            return {"calls": len(self.calls), "tasks": len(asyncio.all_tasks()) - 1}
+            gc.collect()  # count live peer connections, not garbage
+            return {
+                "calls": len(self.calls),
+                "tasks": len(asyncio.all_tasks()) - 1,
+                "peer_connections": sum(isinstance(o, RTCPeerConnection) for o in gc.get_objects()),
+            }
 
         counts = self.run(count())
         counts["threads"] = threading.active_count()

@@ -158,6 +158,7 @@ export class SpeechStore extends EventTarget {
   }
 
   #handleEvent(event) {
+    this.#log.debug(`[speech] event ${event.type}`);
     switch (event.type) {
       case 'session.created':
         this.#log.info('[speech] session created');

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def acme(db):
+def acme(tenant):
     tenant = Tenant.objects.create(slug="acme", name="Acme")
     TenantHostname.objects.create(tenant=tenant, hostname="voice.acme.example")
     SpeechSettings.objects.create(tenant=tenant, voice="coral")

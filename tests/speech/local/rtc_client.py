@@ -4,7 +4,6 @@ import asyncio
 import json
 
 import numpy as np
-import requests
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
@@ -41,19 +40,15 @@ class RtcClient:
                 return
             self.loudest_dbfs = max(self.loudest_dbfs, level_dbfs(to_mono(frame)))
 
-    async def connect(self, calls_url, secret, timeout=10):
+    async def connect(self, post_offer, secret, timeout=10):
+        """Negotiate through `post_offer(sdp, secret) -> response`; wait for session.created."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        response = await asyncio.to_thread(
-            requests.post,
-            calls_url,
-            data=self.pc.localDescription.sdp,
-            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/sdp"},
-            timeout=timeout,
-        )
-        assert response.status_code == 201, response.text
-        self.location = response.headers["Location"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
-        await self.wait_for("session.created", timeout)
+        response = await post_offer(self.pc.localDescription.sdp, secret)
+        assert response.status_code == 201, response.content
+        self.location = response["Location"]
+        answer = response.content.decode()
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        return await self.wait_for("session.created", timeout)
 
     async def wait_for(self, event_type, timeout=10):
         async def wait():

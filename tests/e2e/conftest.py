@@ -1,0 +1,107 @@
+"""End-to-end: a real Chromium (Debian's) drives the served project, talking to the local provider.
+
+In CI (CI=true) a missing Chromium fails the run; elsewhere these tests skip with a reason.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from settings_admin.models import SpeechSettings, Tenant
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "e2e-password-correct-horse"
+CHROMIUM_ARGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread while the browser is open;
+    # the ORM calls these tests make are plain sync ones, so Django's async guard does not apply.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def served(live_server, settings, transactional_db, django_user_model):
+    """The project on a free local port, its default tenant on the local provider, and a member."""
+    settings.LOCAL_REALTIME_URL = f"{live_server.url}/local-realtime/v1"
+    settings.LOCAL_REALTIME_ANSWER_DELAY_SECONDS = 0
+    tenant, _ = Tenant.objects.get_or_create(slug="default", defaults={"name": "Default"})
+    SpeechSettings.objects.update_or_create(
+        tenant=tenant, defaults={"provider": "local", "model": "local-echo", "voice": "verse", "endpoint": ""}
+    )
+    django_user_model.objects.create_user(username="bob", password=PASSWORD)
+    ARTIFACTS.mkdir(exist_ok=True)
+    yield live_server
+    from speech.local.server import server
+
+    server.close_all()  # each test starts with no calls open
+
+
+class ChatPage:
+    """The chat page in a fresh browser context, with its console kept for assertions."""
+
+    def __init__(self, page, base_url):
+        self.page = page
+        self.base_url = base_url
+        self.console = []
+        page.on("console", lambda message: self.console.append(message.text))
+        page.on("pageerror", lambda error: self.console.append(f"PAGEERROR {error}"))
+
+    def log_in(self, username="bob", password=PASSWORD):
+        self.page.goto(f"{self.base_url}/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", password)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_selector("#connect:not([disabled])")
+
+    def status(self):
+        return self.page.get_attribute("#status", "data-state")
+
+    def wait_connected(self, timeout=15000):
+        self.page.wait_for_selector("#status[data-state=connected]", timeout=timeout)
+        return int(self.page.get_attribute("#status", "data-connect-ms"))
+
+    def logged(self, text):
+        return [line for line in self.console if text in line]
+
+
+@pytest.fixture
+def chat(browser, served):
+    context = browser.new_context()
+    page = ChatPage(context.new_page(), served.url)
+    yield page
+    context.close()

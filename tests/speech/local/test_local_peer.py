@@ -1,0 +1,279 @@
+"""The local peer over real WebRTC: an aiortc client talks to it as a browser would."""
+
+import asyncio
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+from django.test import override_settings
+
+from speech.local.audio import tone
+from speech.local.server import server
+from tests.openai_shapes import assert_server_event
+from tests.speech.local.rtc_client import RtcClient, silence
+
+SESSION = {
+    "type": "realtime",
+    "model": "local-echo",
+    "audio": {"input": {"transcription": {"model": "any"}, "turn_detection": {"type": "server_vad"}}},
+}
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, 60))
+
+
+def utterance(seconds=0.8):
+    return np.concatenate([silence(0.2), tone(seconds), silence(0.8)])
+
+
+def test_speech_is_detected_and_echoed_back_audibly(mint, post_offer):
+    async def scenario():
+        client = RtcClient()
+        created = await client.connect(post_offer, mint(SESSION))
+        assert created["session"]["model"] == "local-echo"
+        client.speak(utterance(0.8))
+        started = await client.wait_for("input_audio_buffer.speech_started")
+        stopped = await client.wait_for("input_audio_buffer.speech_stopped")
+        heard = await client.wait_for("conversation.item.input_audio_transcription.completed")
+        transcript = await client.wait_for("response.output_audio_transcript.done")
+        done = await client.wait_for("response.done")
+        await asyncio.sleep(0.2)
+        await client.close()
+        return client, started, stopped, heard, transcript, done
+
+    client, started, stopped, heard, transcript, done = run(scenario())
+    assert started["item_id"] == stopped["item_id"]
+    assert 600 <= stopped["audio_end_ms"] - started["audio_start_ms"] <= 1600
+    assert re.fullmatch(r"\[\d\.\d s of speech\]", heard["transcript"])
+    assert re.fullmatch(r"Echo of \d\.\d s of your speech", transcript["transcript"])
+    assert done["response"]["status"] == "completed"
+    assert client.loudest_dbfs > -30, "the echo should be audible"
+    for event in client.received:
+        assert_server_event(event)
+
+
+def test_a_typed_message_is_answered_with_speech_and_its_text(mint, post_offer):
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        client.send(
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello there"}]},
+            }
+        )
+        client.send({"type": "response.create"})
+        added = await client.wait_for("conversation.item.added")
+        transcript = await client.wait_for("response.output_audio_transcript.done")
+        await client.wait_for("output_audio_buffer.stopped")
+        await client.close()
+        return client, added, transcript
+
+    client, added, transcript = run(scenario())
+    assert added["item"]["content"] == [{"type": "input_text", "text": "Hello there"}]
+    assert transcript["transcript"] == "Hello there"
+    assert client.loudest_dbfs > -40, "the answer should be audible (speech, or a tone without espeak-ng)"
+
+
+def test_session_update_and_unknown_events(mint, post_offer):
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        client.send({"type": "session.update", "session": {"type": "realtime", "instructions": "Be brief."}})
+        updated = await client.wait_for("session.updated")
+        client.send({"type": "no.such.event", "event_id": "evt_1"})
+        unknown = await client.wait_for("error")
+        client.send("not json")
+        malformed = await client.wait_for("error")
+        await client.close()
+        return updated, unknown, malformed
+
+    updated, unknown, malformed = run(scenario())
+    assert updated["session"]["instructions"] == "Be brief."
+    assert (unknown["error"]["code"], unknown["error"]["event_id"]) == ("unknown_event", "evt_1")
+    assert malformed["error"]["code"] == "invalid_json"
+
+
+def test_push_to_talk_commits_on_request(mint, post_offer):
+    session = {**SESSION, "audio": {"input": {"turn_detection": None}}}
+
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(session))
+        client.send({"type": "input_audio_buffer.clear"})
+        await client.wait_for("input_audio_buffer.cleared")
+        await client.speak(tone(0.5))
+        client.send({"type": "input_audio_buffer.commit"})
+        committed = await client.wait_for("input_audio_buffer.committed")
+        client.send({"type": "response.create"})
+        transcript = await client.wait_for("response.output_audio_transcript.done")
+        await client.close()
+        return client, committed, transcript
+
+    client, committed, transcript = run(scenario())
+    assert committed["item_id"]
+    assert transcript["transcript"].startswith("Echo of ")
+    assert not any(e["type"] == "input_audio_buffer.speech_started" for e in client.received)
+
+
+def test_an_answer_can_be_interrupted(mint, post_offer):
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        client.send(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "a long sentence to be cut off " * 4}],
+                },
+            }
+        )
+        client.send({"type": "response.create"})
+        await client.wait_for("output_audio_buffer.started")
+        client.send({"type": "response.cancel"})
+        cleared = await client.wait_for("output_audio_buffer.cleared")
+        done = await client.wait_for("response.done")
+        await client.close()
+        return client, cleared, done
+
+    client, cleared, done = run(scenario())
+    assert done["response"]["status"] == "cancelled"
+    assert cleared["response_id"] == done["response"]["id"]
+
+
+def emitted_event_types():
+    """Every event type the local peer's code can send, read from its source."""
+    source = "\n".join(p.read_text() for p in Path("speech/local").glob("*.py"))
+    return set(re.findall(r'events\.event\(\s*"([a-z_.]+)"', source)) | {"error"}
+
+
+def test_every_event_type_it_can_send_is_an_openai_server_event(mint, post_offer):
+    """Drives every path of the peer and validates all it sends against openai.types.realtime."""
+
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        client.speak(utterance(0.5))
+        await client.wait_for("output_audio_buffer.stopped")
+        client.send({"type": "session.update", "session": {"type": "realtime"}})
+        client.send({"type": "conversation.item.delete", "item_id": "item_x"})
+        client.send({"type": "input_audio_buffer.clear"})
+        client.send({"type": "input_audio_buffer.commit"})
+        client.send({"type": "bogus"})
+        client.send(
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "x " * 40}]},
+            }
+        )
+        client.send({"type": "response.create"})
+        await client.wait_for("output_audio_buffer.started")
+        client.send({"type": "output_audio_buffer.clear"})
+        await client.wait_for("output_audio_buffer.cleared")
+        await asyncio.sleep(0.2)
+        await client.close()
+        return client
+
+    client = run(scenario())
+    for event in client.received:
+        assert_server_event(event)
+    assert {event["type"] for event in client.received} >= emitted_event_types()
+
+
+@override_settings(LOCAL_REALTIME_MAX_CALLS=1)
+def test_concurrent_calls_are_bounded(mint, post_offer):
+    async def scenario():
+        first = RtcClient()
+        await first.connect(post_offer, mint(SESSION))
+        second = RtcClient()
+        await second.pc.setLocalDescription(await second.pc.createOffer())
+        refused = await post_offer(second.pc.localDescription.sdp, mint(SESSION))
+        await second.close()
+        await first.close()
+        return refused
+
+    refused = run(scenario())
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+@override_settings(LOCAL_REALTIME_IDLE_SECONDS=1)
+def test_an_idle_call_is_closed(mint, post_offer):
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        for _ in range(50):
+            if not server.calls:
+                break
+            await asyncio.sleep(0.1)
+        open_calls = len(server.calls)
+        await client.close()
+        return open_calls
+
+    assert run(scenario()) == 0
+
+
+@override_settings(LOCAL_REALTIME_MAX_CALL_SECONDS=1, LOCAL_REALTIME_IDLE_SECONDS=60)
+def test_a_call_is_closed_at_its_maximum_length(mint, post_offer):
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        client.speak(np.concatenate([tone(0.3), silence(0.4)] * 5))  # busy, not idle
+        for _ in range(50):
+            if not server.calls:
+                break
+            await asyncio.sleep(0.1)
+        open_calls = len(server.calls)
+        await client.close()
+        return open_calls
+
+    assert run(scenario()) == 0
+
+
+@override_settings(LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS=0.5)
+def test_a_call_whose_media_stops_is_closed(mint, post_offer):
+    """A closed tab sends nothing more; the call must not wait for the idle timeout."""
+
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        client.microphone.stop()  # no more RTP, the peer connection itself stays up
+        for _ in range(50):
+            if not server.calls:
+                break
+            await asyncio.sleep(0.1)
+        open_calls = len(server.calls)
+        await client.close()
+        return open_calls
+
+    assert run(scenario()) == 0
+
+
+def test_twenty_connect_hang_up_cycles_leave_nothing_behind(mint, post_offer):
+    async def cycle():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        await client.close()
+
+    async def settle():
+        for _ in range(50):
+            if not server.calls:
+                return
+            await asyncio.sleep(0.1)
+
+    run(cycle())
+    run(settle())
+    before = server.counts()
+    threads_before = threading.active_count()
+    for _ in range(20):
+        run(cycle())
+    run(settle())
+    after = server.counts()
+    assert after["calls"] == 0
+    assert after["tasks"] <= before["tasks"]
+    assert after["peer_connections"] <= before["peer_connections"]
+    assert threading.active_count() <= threads_before
