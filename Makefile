@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The local provider lives in the served project, so it moves with HOST and PORT.
+LOCAL_REALTIME_URL ?= http://$(HOST):$(PORT)/local-realtime/v1
+export LOCAL_REALTIME_URL
 
 # The scale-out configuration: PostgreSQL and Redis (both run on the development machines).
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/speech_gateway

@@ -147,8 +147,20 @@ SPEECH_SETTINGS_CACHE_SECONDS = env.int("SPEECH_SETTINGS_CACHE_SECONDS", default
 SPEECH_PROVIDER_CONNECT_TIMEOUT = env.float("SPEECH_PROVIDER_CONNECT_TIMEOUT", default=3.05)
 SPEECH_PROVIDER_READ_TIMEOUT = env.float("SPEECH_PROVIDER_READ_TIMEOUT", default=10.0)
 
-# The built-in local provider (speech.local): where the gateway mints its secrets.
+# The chat page: how long one WebRTC negotiation may take, and how many fresh sessions to try.
+SPEECH_NEGOTIATION_TIMEOUT_MS = env.int("SPEECH_NEGOTIATION_TIMEOUT_MS", default=10000)
+SPEECH_NEGOTIATION_ATTEMPTS = env.int("SPEECH_NEGOTIATION_ATTEMPTS", default=3)
+
+# The built-in local provider (speech.local): where the gateway mints its secrets, and its limits.
 LOCAL_REALTIME_URL = env.str("LOCAL_REALTIME_URL", default="http://127.0.0.1:8000/local-realtime/v1")
+LOCAL_REALTIME_API_KEY = env.str("LOCAL_REALTIME_API_KEY", default="")
+LOCAL_REALTIME_MAX_CALLS = env.int("LOCAL_REALTIME_MAX_CALLS", default=8)
+LOCAL_REALTIME_MAX_CALL_SECONDS = env.int("LOCAL_REALTIME_MAX_CALL_SECONDS", default=900)
+LOCAL_REALTIME_IDLE_SECONDS = env.int("LOCAL_REALTIME_IDLE_SECONDS", default=300)
+# No audio packets for this long means the page is gone (closed tab, lost network).
+LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS = env.float("LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS", default=5.0)
+# A pause before answering each SDP offer, to exercise the chat page's timeout path.
+LOCAL_REALTIME_ANSWER_DELAY_SECONDS = env.float("LOCAL_REALTIME_ANSWER_DELAY_SECONDS", default=0.0)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -162,16 +174,3 @@ LOGGING = {
         "settings_admin": {"level": LOG_LEVEL},
     },
 }
-
-# The chat page: how long one WebRTC negotiation may take, and how many fresh sessions to try.
-SPEECH_NEGOTIATION_TIMEOUT_MS = env.int("SPEECH_NEGOTIATION_TIMEOUT_MS", default=10000)
-SPEECH_NEGOTIATION_ATTEMPTS = env.int("SPEECH_NEGOTIATION_ATTEMPTS", default=3)
-LOCAL_REALTIME_API_KEY = env.str("LOCAL_REALTIME_API_KEY", default="")
-# Limits of the local provider's peer.
-LOCAL_REALTIME_MAX_CALLS = env.int("LOCAL_REALTIME_MAX_CALLS", default=8)
-LOCAL_REALTIME_MAX_CALL_SECONDS = env.int("LOCAL_REALTIME_MAX_CALL_SECONDS", default=900)
-LOCAL_REALTIME_IDLE_SECONDS = env.int("LOCAL_REALTIME_IDLE_SECONDS", default=300)
-# No audio packets for this long means the page is gone (closed tab, lost network).
-LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS = env.float("LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS", default=5.0)
-# A pause before answering each SDP offer, to exercise the chat page's timeout path.
-LOCAL_REALTIME_ANSWER_DELAY_SECONDS = env.float("LOCAL_REALTIME_ANSWER_DELAY_SECONDS", default=0.0)

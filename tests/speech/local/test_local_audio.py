@@ -1,0 +1,63 @@
+import asyncio
+import os
+
+import numpy as np
+import pytest
+
+from speech.local import audio
+from speech.local.audio import SAMPLE_RATE, VoiceActivityDetector, level_dbfs, speak, tone
+
+
+def frames(samples):
+    for start in range(0, len(samples), audio.FRAME_SAMPLES):
+        yield samples[start : start + audio.FRAME_SAMPLES]
+
+
+def silence(seconds):
+    return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.int16)
+
+
+def detect(signal, vad=None):
+    vad = vad or VoiceActivityDetector()
+    return vad, [(outcome, vad.position_ms) for chunk in frames(signal) if (outcome := vad.feed(chunk))]
+
+
+def test_a_spoken_turn_starts_and_stops():
+    vad, outcomes = detect(np.concatenate([silence(0.5), tone(1.0), silence(0.6)]))
+    assert [o for o, _ in outcomes] == ["started", "stopped"]
+    assert 500 <= outcomes[0][1] <= 600
+    utterance = vad.take_utterance()
+    assert 1.0 <= len(utterance) / SAMPLE_RATE <= 1.4  # the turn plus its prefix padding, no trailing silence
+
+
+def test_silence_and_short_clicks_are_not_speech():
+    click = np.concatenate([tone(0.02), silence(0.5)])
+    _, outcomes = detect(np.concatenate([silence(1.0), click, click]))
+    assert outcomes == []
+
+
+def test_server_vad_parameters_are_honoured():
+    vad = VoiceActivityDetector.for_turn_detection(
+        {"type": "server_vad", "threshold": 0.9, "silence_duration_ms": 800, "prefix_padding_ms": 100}
+    )
+    assert (vad.silence_frames, vad.prefix.maxlen) == (40, 5)
+    assert vad.threshold_dbfs == pytest.approx(-25.0)
+    quiet_speech = (tone(1.0) * 0.05).astype(np.int16)  # about -40 dBFS: under the raised threshold
+    assert detect(quiet_speech, vad)[1] == []
+
+
+def test_speech_uses_espeak_with_the_voice_mapped_from_openais():
+    if audio.shutil.which("espeak-ng") is None:
+        message = "espeak-ng is not installed (make system-deps installs it)"
+        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    verse = asyncio.run(speak("Hello there", voice="verse"))
+    marin = asyncio.run(speak("Hello there", voice="marin"))
+    assert len(verse) / SAMPLE_RATE > 0.4
+    assert level_dbfs(verse) > -40
+    assert not np.array_equal(verse[: len(marin)], marin[: len(verse)])
+
+
+def test_without_espeak_a_tone_answers(monkeypatch):
+    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    samples = asyncio.run(speak("Hello", voice="verse"))
+    assert np.array_equal(samples, tone())
