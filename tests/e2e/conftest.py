@@ -98,8 +98,22 @@ class ChatPage:
 
 
 @pytest.fixture
-def chat(browser, served):
-    context = browser.new_context()
-    page = ChatPage(context.new_page(), served.url)
-    yield page
-    context.close()
+def open_chat(browser, served):
+    """Opens the chat page in a fresh browser context, optionally with a script run before the page's own."""
+    contexts = []
+
+    def open_chat(init_script=None):
+        context = browser.new_context()
+        contexts.append(context)
+        if init_script:
+            context.add_init_script(init_script)
+        return ChatPage(context.new_page(), served.url)
+
+    yield open_chat
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def chat(open_chat):
+    return open_chat()

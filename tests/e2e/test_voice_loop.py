@@ -122,12 +122,8 @@ def test_negotiation_that_keeps_timing_out_ends_in_a_toast(chat, settings):
     page.wait_for_selector("#status[data-state=failed]")
 
 
-def test_blocked_audio_shows_a_prompt_and_a_click_starts_playback(browser, served):
-    from tests.e2e.conftest import ChatPage
-
-    context = browser.new_context()
-    context.add_init_script(STRICT_AUTOPLAY)
-    chat = ChatPage(context.new_page(), served.url)
+def test_blocked_audio_shows_a_prompt_and_a_click_starts_playback(open_chat):
+    chat = open_chat(STRICT_AUTOPLAY)
     page = chat.page
     chat.log_in()
     page.click("#connect")
@@ -137,7 +133,6 @@ def test_blocked_audio_shows_a_prompt_and_a_click_starts_playback(browser, serve
     page.click("#unlock-audio")
     page.wait_for_selector("#unlock-audio", state="hidden")
     page.wait_for_function("() => !document.getElementById('remote-audio').paused")
-    context.close()
 
 
 def test_the_client_secret_is_not_reachable_from_the_page(chat):
@@ -180,13 +175,10 @@ def test_the_client_secret_is_not_reachable_from_the_page(chat):
     assert not chat.logged(secret)
 
 
-def test_hang_up_stops_the_microphone_and_the_page_can_connect_again(browser, served):
+def test_hang_up_stops_the_microphone_and_the_page_can_connect_again(open_chat):
     from speech.local.server import server
-    from tests.e2e.conftest import ChatPage
 
-    context = browser.new_context()
-    context.add_init_script(RECORD_MICROPHONES)
-    chat = ChatPage(context.new_page(), served.url)
+    chat = open_chat(RECORD_MICROPHONES)
     page = chat.page
     chat.log_in()
     page.click("#connect")
@@ -201,7 +193,6 @@ def test_hang_up_stops_the_microphone_and_the_page_can_connect_again(browser, se
     page.click("#connect")
     chat.wait_connected()
     assert page.evaluate("() => window.__microphones.length") == 2
-    context.close()
 
 
 def test_connect_time_over_ten_runs(chat):

@@ -24,6 +24,15 @@ def run(coroutine):
     return asyncio.run(asyncio.wait_for(coroutine, 60))
 
 
+async def calls_open_after_waiting(seconds=5):
+    """How many calls the peer still has once it had up to `seconds` to close them."""
+    for _ in range(int(seconds * 10)):
+        if not server.calls:
+            break
+        await asyncio.sleep(0.1)
+    return len(server.calls)
+
+
 def utterance(seconds=0.8):
     return np.concatenate([silence(0.2), tone(seconds), silence(0.8)])
 
@@ -206,11 +215,7 @@ def test_an_idle_call_is_closed(mint, post_offer):
     async def scenario():
         client = RtcClient()
         await client.connect(post_offer, mint(SESSION))
-        for _ in range(50):
-            if not server.calls:
-                break
-            await asyncio.sleep(0.1)
-        open_calls = len(server.calls)
+        open_calls = await calls_open_after_waiting()
         await client.close()
         return open_calls
 
@@ -223,11 +228,7 @@ def test_a_call_is_closed_at_its_maximum_length(mint, post_offer):
         client = RtcClient()
         await client.connect(post_offer, mint(SESSION))
         client.speak(np.concatenate([tone(0.3), silence(0.4)] * 5))  # busy, not idle
-        for _ in range(50):
-            if not server.calls:
-                break
-            await asyncio.sleep(0.1)
-        open_calls = len(server.calls)
+        open_calls = await calls_open_after_waiting()
         await client.close()
         return open_calls
 
@@ -242,11 +243,7 @@ def test_a_call_whose_media_stops_is_closed(mint, post_offer):
         client = RtcClient()
         await client.connect(post_offer, mint(SESSION))
         client.microphone.stop()  # no more RTP, the peer connection itself stays up
-        for _ in range(50):
-            if not server.calls:
-                break
-            await asyncio.sleep(0.1)
-        open_calls = len(server.calls)
+        open_calls = await calls_open_after_waiting()
         await client.close()
         return open_calls
 
@@ -259,19 +256,13 @@ def test_twenty_connect_hang_up_cycles_leave_nothing_behind(mint, post_offer):
         await client.connect(post_offer, mint(SESSION))
         await client.close()
 
-    async def settle():
-        for _ in range(50):
-            if not server.calls:
-                return
-            await asyncio.sleep(0.1)
-
     run(cycle())
-    run(settle())
+    run(calls_open_after_waiting())
     before = server.counts()
     threads_before = threading.active_count()
     for _ in range(20):
         run(cycle())
-    run(settle())
+    run(calls_open_after_waiting())
     after = server.counts()
     assert after["calls"] == 0
     assert after["tasks"] <= before["tasks"]
