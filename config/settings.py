@@ -139,9 +139,30 @@ SPEECH_PROVIDERS = env.list(
         "speech.providers.local.LocalRealtimeProvider",
     ],
 )
+# Provider credentials: Vault when VAULT_ADDR is set, else the environment (OPENAI_API_KEY, ...).
+VAULT_ADDR = env.str("VAULT_ADDR", default="")
 SPEECH_SECRETS_BACKEND = env.str(
-    "SPEECH_SECRETS_BACKEND", default="settings_admin.secrets.env.EnvironmentSecretsBackend"
+    "SPEECH_SECRETS_BACKEND",
+    default="settings_admin.secrets.vault.VaultSecretsBackend"
+    if VAULT_ADDR
+    else "settings_admin.secrets.env.EnvironmentSecretsBackend",
 )
+SPEECH_SECRETS_CACHE_SECONDS = env.int("SPEECH_SECRETS_CACHE_SECONDS", default=60)
+SPEECH_SECRETS_STALE_SECONDS = env.int("SPEECH_SECRETS_STALE_SECONDS", default=300)
+VAULT_AUTH_METHOD = env.str("VAULT_AUTH_METHOD", default="token")  # token | approle | kubernetes
+VAULT_TOKEN = env.str("VAULT_TOKEN", default="")
+VAULT_ROLE_ID = env.str("VAULT_ROLE_ID", default="")
+VAULT_SECRET_ID = env.str("VAULT_SECRET_ID", default="")
+VAULT_APPROLE_MOUNT = env.str("VAULT_APPROLE_MOUNT", default="approle")
+VAULT_K8S_ROLE = env.str("VAULT_K8S_ROLE", default="")
+VAULT_K8S_MOUNT = env.str("VAULT_K8S_MOUNT", default="kubernetes")
+VAULT_K8S_TOKEN_PATH = env.str("VAULT_K8S_TOKEN_PATH", default="/var/run/secrets/kubernetes.io/serviceaccount/token")
+VAULT_NAMESPACE = env.str("VAULT_NAMESPACE", default="")
+VAULT_KV_MOUNT = env.str("VAULT_KV_MOUNT", default="secret")
+VAULT_PATH_PREFIX = env.str("VAULT_PATH_PREFIX", default="")
+VAULT_VERIFY = env.bool("VAULT_VERIFY", default=True)
+VAULT_CACERT = env.str("VAULT_CACERT", default="")
+VAULT_TIMEOUT = env.float("VAULT_TIMEOUT", default=5.0)
 SPEECH_DEFAULT_TENANT = env.str("SPEECH_DEFAULT_TENANT", default="default")
 SPEECH_SETTINGS_CACHE_SECONDS = env.int("SPEECH_SETTINGS_CACHE_SECONDS", default=300)
 SPEECH_PROVIDER_CONNECT_TIMEOUT = env.float("SPEECH_PROVIDER_CONNECT_TIMEOUT", default=3.05)

@@ -2,11 +2,24 @@ from django.contrib import admin, messages
 
 from .forms import SpeechSettingsForm
 from .models import SpeechSettings, Tenant, TenantHostname
+from .registry import ProviderNotFound
+from .secrets import credential_status
 
 
 def _warn_about_retired_values(request, speech_settings):
     for notice in speech_settings.warnings():
         messages.warning(request, notice)
+
+
+@admin.display(description="API key")
+def api_key_status(speech_settings):
+    if speech_settings.pk is None:
+        return "-"
+    try:
+        provider = speech_settings.get_provider()
+    except ProviderNotFound:
+        return "unknown provider"
+    return str(credential_status(reference=speech_settings.credential_reference, provider=provider))
 
 
 class TenantHostnameInline(admin.TabularInline):
@@ -18,6 +31,7 @@ class SpeechSettingsInline(admin.StackedInline):
     model = SpeechSettings
     form = SpeechSettingsForm
     can_delete = False
+    readonly_fields = [api_key_status]
     min_num = 1
     max_num = 1
 
@@ -47,7 +61,7 @@ class SpeechSettingsAdmin(admin.ModelAdmin):
     list_filter = ["provider", "model", "voice", "turn_detection"]
     list_select_related = ["tenant"]
     search_fields = ["tenant__slug", "tenant__name", "model", "voice"]
-    readonly_fields = ["tenant", "updated_at"]
+    readonly_fields = ["tenant", api_key_status, "updated_at"]
 
     def has_add_permission(self, request):
         return False  # settings are created with their tenant

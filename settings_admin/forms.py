@@ -1,7 +1,8 @@
 from django import forms
 
 from .models import SpeechSettings
-from .registry import registry
+from .registry import ProviderNotFound, registry
+from .secrets import SecretsError, credential_delete, credential_set, get_backend
 
 
 def _catalog_choices(attribute):
@@ -18,6 +19,15 @@ class SpeechSettingsForm(forms.ModelForm):
         max_length=500,
         help_text=SpeechSettings._meta.get_field("endpoint").help_text,
     )
+
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        max_length=1024,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: saved to the secrets store at the credential reference and never shown again.",
+    )
+    clear_api_key = forms.BooleanField(label="Remove the stored API key", required=False)
 
     class Meta:
         model = SpeechSettings
@@ -46,8 +56,34 @@ class SpeechSettingsForm(forms.ModelForm):
             required=False,
             help_text=SpeechSettings._meta.get_field("allowed_models").help_text,
         )
+        if not get_backend().writable:
+            for name in ("api_key", "clear_api_key"):
+                self.fields[name].disabled = True
+                self.fields[
+                    name
+                ].help_text = (
+                    "Credentials come from the environment (OPENAI_API_KEY, ...); set VAULT_ADDR to manage them here."
+                )
         self.fields["allowed_voices"] = forms.MultipleChoiceField(
             choices=_catalog_choices("voices"),
             required=False,
             help_text=SpeechSettings._meta.get_field("allowed_voices").help_text,
         )
+
+    def _post_clean(self):
+        super()._post_clean()
+        api_key, clear = self.cleaned_data.get("api_key"), self.cleaned_data.get("clear_api_key")
+        if self.errors or not (api_key or clear):
+            return
+        # Written here, during validation, so a store that refuses it keeps the whole form unsaved.
+        try:
+            provider = self.instance.get_provider()
+            reference = self.instance.credential_reference
+            if api_key:
+                credential_set(reference=reference, provider=provider, value=api_key)
+            else:
+                credential_delete(reference=reference, provider=provider)
+        except ProviderNotFound:
+            return  # already reported on the provider field
+        except SecretsError as exc:
+            self.add_error("api_key", f"The secrets store did not take the change: {exc}")

@@ -49,6 +49,11 @@ class SecretsUnavailable(SpeechError):
     message = "The secrets store cannot be reached. Try again shortly."
 
 
+class SecretsAuthFailed(SpeechError):
+    status, code = 503, "secrets_auth_failed"
+    message = "The secrets store refused the gateway's credentials. An administrator must check them."
+
+
 class ProviderAuthFailed(SpeechError):
     status, code = 502, "provider_auth_failed"
     message = "The provider refused the server's credential. An administrator must check the key."

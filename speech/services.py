@@ -2,7 +2,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from settings_admin.secrets import SecretsError, get_backend
+from settings_admin.secrets import SecretsAuthError, SecretsError, credential_get
 
 from . import errors
 from .providers.base import ProviderSession, SessionConfig
@@ -52,8 +52,12 @@ def session_config_resolve(*, speech_settings, requested):
 
 def provider_credential_get(*, speech_settings, provider):
     try:
-        credential = get_backend().get(reference=speech_settings.credential_reference, provider=provider)
-    except SecretsError:
+        credential = credential_get(reference=speech_settings.credential_reference, provider=provider)
+    except SecretsAuthError as exc:
+        logger.error("secrets backend refused the gateway's credentials: %s", exc)
+        raise errors.SecretsAuthFailed() from None
+    except SecretsError as exc:
+        logger.error("secrets backend unreachable: %s", exc)
         raise errors.SecretsUnavailable() from None
     if not credential:
         raise errors.CredentialsMissing()

@@ -5,6 +5,7 @@ import responses
 from django.core.cache import cache
 
 from settings_admin.models import SpeechSettings, Tenant
+from settings_admin.secrets import credentials
 from tests.openai_shapes import assert_mint_body, mint_answer
 
 OPENAI_MINT_URL = "https://api.openai.com/v1/realtime/client_secrets"
@@ -14,8 +15,46 @@ SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     cache.clear()
+    credentials.clear()
     yield
     cache.clear()
+    credentials.clear()
+
+
+@pytest.fixture(scope="session")
+def vault_server():
+    """One OpenBao dev server for the session."""
+    from tests.vault_server import start_vault
+
+    server = start_vault()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def vault(vault_server, settings):
+    """The gateway reading credentials from the Vault server with its root token."""
+    from tests.vault_server import ROOT_TOKEN
+
+    settings.SPEECH_SECRETS_BACKEND = "settings_admin.secrets.vault.VaultSecretsBackend"
+    settings.VAULT_ADDR = vault_server.addr
+    settings.VAULT_AUTH_METHOD = "token"
+    settings.VAULT_TOKEN = ROOT_TOKEN
+    yield vault_server
+    client = vault_server.client()
+    for path in _vault_paths(client, "speech/"):
+        client.secrets.kv.v2.delete_metadata_and_all_versions(path)
+
+
+def _vault_paths(client, prefix):
+    try:
+        keys = client.secrets.kv.v2.list_secrets(prefix)["data"]["keys"]
+    except Exception:  # nothing stored under the prefix
+        return []
+    paths = []
+    for key in keys:
+        paths.extend(_vault_paths(client, prefix + key) if key.endswith("/") else [prefix + key])
+    return paths
 
 
 @pytest.fixture
@@ -56,6 +95,7 @@ def logged_in_client(client, user):
 def openai_mint():
     """Fakes OpenAI's mint endpoint; every request body is checked against the SDK's types."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_passthru("http://127.0.0.1")  # real local parts (Vault) stay real
 
         def answer(request):
             body = json.loads(request.body)

@@ -1,12 +1,40 @@
+"""Provider credentials: the configured backend, behind a per-process cache.
+
+Cached values never leave the process (no secret goes into Redis). What the shared cache
+holds is a version number per reference, bumped by every write, so a rotation reaches
+every worker on its next session. When the backend cannot be reached, a cached value
+keeps serving for SPEECH_SECRETS_STALE_SECONDS past its time to live.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from ..conf import conf
-from .base import SecretsBackend, SecretsError
+from .base import SecretsAuthError, SecretsBackend, SecretsError
 
-__all__ = ["SecretsBackend", "SecretsError", "get_backend"]
+__all__ = [
+    "CredentialStatus",
+    "SecretsAuthError",
+    "SecretsBackend",
+    "SecretsError",
+    "credential_delete",
+    "credential_get",
+    "credential_set",
+    "credential_status",
+    "credentials",
+    "get_backend",
+]
+
+logger = logging.getLogger(__name__)
 
 _backend = None
+_now = time.monotonic  # a seam for tests that need to move the clock
 
 
 def get_backend():
@@ -17,10 +45,111 @@ def get_backend():
     return _backend
 
 
+@dataclass(frozen=True)
+class _Entry:
+    value: str
+    version: int
+    fetched: float
+
+
+class CredentialCache:
+    def __init__(self):
+        self._entries = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def version_key(reference):
+        return f"settings_admin:secret-version:{reference}"
+
+    def get(self, *, reference, provider):
+        version = cache.get(self.version_key(reference), 0)
+        entry = self._entries.get(reference)
+        now = _now()
+        fresh = entry is not None and entry.version == version
+        if fresh and now - entry.fetched < conf.SPEECH_SECRETS_CACHE_SECONDS:
+            return entry.value
+        try:
+            value = get_backend().get(reference=reference, provider=provider)
+        except SecretsAuthError:
+            raise
+        except SecretsError as exc:
+            age = now - entry.fetched if fresh else None
+            if age is not None and age < conf.SPEECH_SECRETS_CACHE_SECONDS + conf.SPEECH_SECRETS_STALE_SECONDS:
+                logger.warning("secrets backend unreachable (%s); serving %s cached %.0f s ago", exc, reference, age)
+                return entry.value
+            raise
+        with self._lock:
+            if value:
+                self._entries[reference] = _Entry(value, version, now)
+            else:
+                self._entries.pop(reference, None)
+        return value or None
+
+    def invalidate(self, reference):
+        """Forget `reference` here, and in every worker sharing the cache."""
+        key = self.version_key(reference)
+        cache.add(key, 0, timeout=None)
+        try:
+            cache.incr(key)
+        except ValueError:  # evicted between add and incr
+            cache.set(key, 1, timeout=None)
+        with self._lock:
+            self._entries.pop(reference, None)
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+
+
+credentials = CredentialCache()
+
+
+def credential_get(*, reference, provider):
+    """The credential at `reference`, or None. Raises SecretsError / SecretsAuthError."""
+    return credentials.get(reference=reference, provider=provider)
+
+
+def credential_set(*, reference, provider, value):
+    get_backend().set(reference=reference, provider=provider, value=value)
+    credentials.invalidate(reference)
+
+
+def credential_delete(*, reference, provider):
+    get_backend().delete(reference=reference, provider=provider)
+    credentials.invalidate(reference)
+
+
+@dataclass(frozen=True)
+class CredentialStatus:
+    state: str  # set | missing | unavailable | refused
+    detail: str = ""
+
+    @property
+    def ok(self):
+        return self.state == "set"
+
+    def __str__(self):
+        return f"{self.state} ({self.detail})" if self.detail else self.state
+
+
+def credential_status(*, reference, provider):
+    """Whether the credential resolves, shown by its last four characters only."""
+    try:
+        value = credential_get(reference=reference, provider=provider)
+    except SecretsAuthError as exc:
+        return CredentialStatus("refused", str(exc))
+    except SecretsError as exc:
+        return CredentialStatus("unavailable", str(exc))
+    if not value:
+        return CredentialStatus("missing")
+    return CredentialStatus("set", f"…{value[-4:]}" if len(value) >= 12 else "")
+
+
 def _reset_on_change(*, setting, **kwargs):
     global _backend
-    if setting == "SPEECH_SECRETS_BACKEND":
+    if setting == "SPEECH_SECRETS_BACKEND" or setting.startswith("VAULT_"):
         _backend = None
+        credentials.clear()
 
 
 setting_changed.connect(_reset_on_change)

@@ -21,3 +21,7 @@ class SecretsBackend:
 
     def delete(self, *, reference, provider):
         raise NotImplementedError(f"{type(self).__name__} is read-only")
+
+
+class SecretsAuthError(SecretsError):
+    """The secrets backend refused our credentials (a wrong or expired token, a missing policy)."""

@@ -1,0 +1,42 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from settings_admin.models import SpeechSettings
+from settings_admin.registry import ProviderNotFound
+from settings_admin.secrets import CredentialStatus, credential_status
+
+
+def tenant_credential_statuses(queryset=None):
+    """(speech_settings, CredentialStatus) for each active tenant; the readiness check shares it."""
+    queryset = queryset if queryset is not None else SpeechSettings.objects.filter(tenant__is_active=True)
+    for speech_settings in queryset.select_related("tenant").order_by("tenant__slug"):
+        try:
+            provider = speech_settings.get_provider()
+        except ProviderNotFound:
+            yield speech_settings, CredentialStatus("unknown provider", speech_settings.provider)
+            continue
+        yield speech_settings, credential_status(reference=speech_settings.credential_reference, provider=provider)
+
+
+class Command(BaseCommand):
+    help = "Report whether each tenant's provider credential resolves (the key itself is never printed)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tenant", help="check only this tenant (slug)")
+
+    def handle(self, *args, tenant=None, **options):
+        queryset = SpeechSettings.objects.filter(tenant__is_active=True)
+        if tenant:
+            queryset = queryset.filter(tenant__slug=tenant)
+        failures = total = 0
+        for speech_settings, status in tenant_credential_statuses(queryset):
+            total += 1
+            failures += not status.ok
+            line = (
+                f"{speech_settings.tenant.slug:20} {speech_settings.provider:18} "
+                f"{speech_settings.credential_reference:45} {status}"
+            )
+            self.stdout.write(self.style.SUCCESS(line) if status.ok else self.style.ERROR(line))
+        if total == 0:
+            raise CommandError(f"No active tenant{f' {tenant!r}' if tenant else ''}.")
+        if failures:
+            raise CommandError(f"{failures} of {total} tenants have no usable credential.")

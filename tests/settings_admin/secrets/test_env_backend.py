@@ -1,0 +1,26 @@
+from settings_admin.registry import registry
+from settings_admin.secrets.env import EnvironmentSecretsBackend
+
+
+def test_each_provider_reads_its_own_variable(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env-1234")
+    backend = EnvironmentSecretsBackend()
+    assert backend.get(reference="speech/tenants/x/openai_realtime", provider=registry.get("openai_realtime")) == (
+        "sk-from-env-1234"
+    )
+
+
+def test_a_missing_variable_is_none(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert EnvironmentSecretsBackend().get(reference="r", provider=registry.get("openai_realtime")) is None
+
+
+def test_the_local_provider_falls_back_to_its_derived_key(monkeypatch):
+    monkeypatch.delenv("LOCAL_REALTIME_API_KEY", raising=False)
+    from speech.providers.local import local_api_key
+
+    assert EnvironmentSecretsBackend().get(reference="r", provider=registry.get("local")) == local_api_key()
+
+
+def test_it_is_read_only():
+    assert EnvironmentSecretsBackend.writable is False

@@ -1,0 +1,75 @@
+"""The admin's write-only API key field, with a real Vault behind it."""
+
+import pytest
+
+from tests.settings_admin.test_admin import change_form_data, change_url
+from tests.vault_server import free_port
+
+pytestmark = pytest.mark.django_db
+KEY = "sk-typed-into-admin-4242"
+
+
+def stored_key(vault, reference):
+    try:
+        answer = vault.client().secrets.kv.v2.read_secret_version(reference, raise_on_deleted_version=True)
+    except Exception:  # hvac.exceptions.InvalidPath
+        return None
+    return answer["data"]["data"]["api_key"]
+
+
+def test_saving_a_key_writes_it_to_vault_and_shows_only_its_end(admin_client, speech_settings, vault):
+    response = admin_client.post(change_url(speech_settings), change_form_data(speech_settings, api_key=KEY))
+    assert response.status_code == 302
+    assert stored_key(vault, speech_settings.credential_reference) == KEY
+
+    page = admin_client.get(change_url(speech_settings)).content.decode()
+    assert "set (…4242)" in page
+    assert KEY not in page
+
+
+def test_clearing_removes_the_key(admin_client, speech_settings, vault):
+    admin_client.post(change_url(speech_settings), change_form_data(speech_settings, api_key=KEY))
+    admin_client.post(change_url(speech_settings), change_form_data(speech_settings, clear_api_key="on"))
+    assert stored_key(vault, speech_settings.credential_reference) is None
+    assert "missing" in admin_client.get(change_url(speech_settings)).content.decode()
+
+
+def test_a_vault_that_refuses_the_key_leaves_everything_unsaved(admin_client, speech_settings, vault, settings):
+    settings.VAULT_ADDR = f"http://127.0.0.1:{free_port()}"
+    settings.VAULT_TIMEOUT = 1
+    response = admin_client.post(
+        change_url(speech_settings), change_form_data(speech_settings, voice="marin", api_key=KEY)
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "The secrets store did not take the change" in page
+    assert KEY not in page
+    speech_settings.refresh_from_db()
+    assert speech_settings.voice == "verse"
+
+
+def test_with_environment_credentials_the_field_is_disabled(admin_client, speech_settings):
+    page = admin_client.get(change_url(speech_settings)).content.decode()
+    assert "Credentials come from the environment" in page
+    assert "set (…cdef)" in page  # OPENAI_API_KEY of the test environment, by its end only
+    response = admin_client.post(change_url(speech_settings), change_form_data(speech_settings, api_key=KEY))
+    # The disabled field is ignored: the read-only store is never asked to write (it would raise).
+    assert response.status_code == 302
+
+
+def test_secrets_check_reports_each_tenant_without_the_key(speech_settings, vault, capsys, monkeypatch):
+    from django.core.management import CommandError, call_command
+
+    from settings_admin.models import SpeechSettings, Tenant
+
+    monkeypatch.delenv("OPENAI_API_KEY")
+    other = Tenant.objects.create(slug="acme", name="Acme")
+    SpeechSettings.objects.create(tenant=other)
+    vault.client().secrets.kv.v2.create_or_update_secret(speech_settings.credential_reference, secret={"api_key": KEY})
+    with pytest.raises(CommandError, match="1 of 2 tenants have no usable credential"):
+        call_command("secrets_check")
+    out = capsys.readouterr().out
+    assert "default" in out and "set (…4242)" in out
+    assert "acme" in out and "missing" in out
+    assert KEY not in out
+    call_command("secrets_check", "--tenant", "default")
