@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
+from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from .forms import SpeechSettingsForm
-from .models import SpeechSettings, Tenant, TenantHostname
+from .models import Membership, SpeechSettings, Tenant, TenantAPIKey, TenantHostname
 from .registry import ProviderNotFound
 from .secrets import credential_status
 
@@ -27,6 +28,12 @@ class TenantHostnameInline(admin.TabularInline):
     extra = 1
 
 
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
 class SpeechSettingsInline(admin.StackedInline):
     model = SpeechSettings
     form = SpeechSettingsForm
@@ -42,7 +49,15 @@ class TenantAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "speech_settings__provider"]
     search_fields = ["slug", "name", "hostnames__hostname"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [TenantHostnameInline, SpeechSettingsInline]
+    inlines = [TenantHostnameInline, MembershipInline, SpeechSettingsInline]
+    fieldsets = [
+        (None, {"fields": ["slug", "name", "is_active"]}),
+        ("Access", {"fields": ["allow_anonymous_sessions", "allowed_origins"]}),
+        (
+            "Rate limits (sessions per period, e.g. 30/m)",
+            {"fields": ["rate_limit_user", "rate_limit_api_key", "rate_limit_anonymous", "rate_limit_tenant"]},
+        ),
+    ]
 
     @admin.display(ordering="speech_settings__provider")
     def provider(self, tenant):
@@ -69,3 +84,12 @@ class SpeechSettingsAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         _warn_about_retired_values(request, obj)
+
+
+@admin.register(TenantAPIKey)
+class TenantAPIKeyAdmin(APIKeyModelAdmin):
+    """The key is shown once, when it is created; only its hash is stored."""
+
+    list_display = [*APIKeyModelAdmin.list_display, "tenant", "scope"]
+    list_filter = [*APIKeyModelAdmin.list_filter, "tenant", "scope"]
+    search_fields = [*APIKeyModelAdmin.search_fields, "tenant__slug"]

@@ -1,6 +1,10 @@
+import re
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import DomainNameValidator, MaxValueValidator, MinValueValidator
+from django.core.validators import DomainNameValidator, MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from rest_framework_api_key.models import AbstractAPIKey
 
 from .registry import ProviderNotFound, registry
 
@@ -12,10 +16,31 @@ DEFAULT_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 SECRET_TTL_MIN, SECRET_TTL_MAX, SECRET_TTL_DEFAULT = 10, 7200, 600
 
 
+# django-ratelimit's rate format: "30/m", "5/10s", "1000/d"; blank for no limit.
+RATE_FORMAT = RegexValidator(r"^\d+/\d*[smhd]$", "Give a rate such as 30/m, 5/10s or 1000/d.")
+ORIGIN_FORMAT = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
+
+
+def rate_field(default, help_text):
+    return models.CharField(max_length=20, blank=True, default=default, validators=[RATE_FORMAT], help_text=help_text)
+
+
 class Tenant(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
+    allow_anonymous_sessions = models.BooleanField(
+        default=False, help_text="Let people who are not logged in talk, under the anonymous rate limit."
+    )
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Web origins whose pages may call the API from the browser, e.g. ["https://app.example.com"].',
+    )
+    rate_limit_user = rate_field("30/m", "Sessions per logged-in user.")
+    rate_limit_api_key = rate_field("120/m", "Sessions per API key.")
+    rate_limit_anonymous = rate_field("5/m", "Sessions per client IP without login (anonymous sessions).")
+    rate_limit_tenant = rate_field("600/m", "Sessions of the whole tenant.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -23,6 +48,55 @@ class Tenant(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        origins = self.allowed_origins
+        if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+            raise ValidationError({"allowed_origins": "Give a list of origins."})
+        self.allowed_origins = [origin.strip().lower().rstrip("/") for origin in origins]
+        bad = [origin for origin in self.allowed_origins if not ORIGIN_FORMAT.match(origin)]
+        if bad:
+            raise ValidationError(
+                {"allowed_origins": f"Not an origin (scheme://host[:port], no path): {', '.join(bad)}."}
+            )
+
+    def allows_origin(self, origin):
+        return origin.lower().rstrip("/") in self.allowed_origins
+
+
+class Role(models.TextChoices):
+    MEMBER = "member", "Member"
+    ADMIN = "admin", "Tenant admin"
+
+
+class Membership(models.Model):
+    """A user belongs to a tenant as a member (may talk) or an admin (may also change its settings)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenant_memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="one_membership_per_tenant")]
+
+    def __str__(self):
+        return f"{self.user} in {self.tenant} ({self.role})"
+
+
+class KeyScope(models.TextChoices):
+    SESSIONS = "sessions", "Mint sessions"
+    ADMIN = "admin", "Mint sessions and manage settings"
+
+
+class TenantAPIKey(AbstractAPIKey):
+    """An integrator's key (hashed at rest, shown once, prefix visible), sent as `Authorization: Api-Key ...`."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    scope = models.CharField(max_length=10, choices=KeyScope.choices, default=KeyScope.SESSIONS)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
 
 
 class TenantHostname(models.Model):

@@ -2,18 +2,33 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .serializers import StrictSerializer
-from .services import SessionRequest, realtime_session_create
+from settings_admin.models import TenantAPIKey
+
+from .permissions import CanMintSessions
+from .serializers import StrictSerializer, StringField
+from .services import Actor, SessionRequest, realtime_session_create
 from .tenancy import speech_settings_for_request
+from .throttling import SESSION_THROTTLES, client_ip
+
+
+def actor_for(request):
+    return Actor(
+        user=request.user if request.user.is_authenticated else None,
+        api_key=request.auth if isinstance(request.auth, TenantAPIKey) else None,
+        client_ip=client_ip(request),
+    )
 
 
 class RealtimeSessionApi(APIView):
     """POST /realtime_session: mint a short-lived client secret for the browser."""
 
+    permission_classes = [CanMintSessions]
+    throttle_classes = SESSION_THROTTLES
+
     class InputSerializer(StrictSerializer):
-        model = serializers.CharField(required=False, max_length=100)
-        voice = serializers.CharField(required=False, max_length=64)
-        endpoint = serializers.CharField(required=False, max_length=500)
+        model = StringField(required=False, max_length=100)
+        voice = StringField(required=False, max_length=64)
+        endpoint = StringField(required=False, max_length=500)
 
     class OutputSerializer(serializers.Serializer):
         provider = serializers.CharField()
@@ -34,7 +49,7 @@ class RealtimeSessionApi(APIView):
         serializer.is_valid(raise_exception=True)
         payload = realtime_session_create(
             speech_settings=speech_settings_for_request(request),
-            actor=request.user,
+            actor=actor_for(request),
             requested=SessionRequest(**serializer.validated_data),
         )
         return Response(self.OutputSerializer(payload).data)

@@ -24,6 +24,26 @@ class TenantNotFound(SpeechError):
     message = "No tenant serves this host."
 
 
+class ApiKeyWrongTenant(SpeechError):
+    status, code = 403, "api_key_wrong_tenant"
+    message = "This API key belongs to another tenant than the one this host serves."
+
+
+class NotAMember(SpeechError):
+    status, code = 403, "not_a_member"
+    message = "You are not a member of this tenant."
+
+
+class ApiKeyScope(SpeechError):
+    status, code = 403, "api_key_scope"
+    message = "This API key's scope does not allow this."
+
+
+class RequestTooLarge(SpeechError):
+    status, code = 413, "request_too_large"
+    message = "The request body is too large."
+
+
 class ModelNotAllowed(SpeechError):
     status, code = 400, "model_not_allowed"
     message = "This model is not allowed for this tenant."
@@ -96,6 +116,13 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    if isinstance(exc, exceptions.Throttled):
+        return error_response(
+            code="rate_limited",
+            message="Too many sessions; try again later.",
+            status=429,
+            headers={"Retry-After": str(max(1, int(exc.wait or 1)))},
+        )
     if isinstance(exc, exceptions.ValidationError):
         return error_response(
             code="invalid_request",

@@ -10,3 +10,12 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown}, code="unknown_field")
         return super().validate(attrs)
+
+
+class StringField(serializers.CharField):
+    """A CharField that takes only JSON strings (DRF's would turn 12 into "12")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -5,9 +5,24 @@ from dataclasses import dataclass
 from settings_admin.secrets import SecretsAuthError, SecretsError, credential_get
 
 from . import errors
+from .models import Outcome, SessionAudit
 from .providers.base import ProviderSession, SessionConfig
 
 logger = logging.getLogger("speech.session")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: a logged-in user, an integrator's API key, or an anonymous visitor; and from where."""
+
+    user: object = None
+    api_key: object = None
+    client_ip: str | None = None
+
+    def __str__(self):
+        if self.api_key is not None:
+            return f"api_key:{self.api_key.prefix}"
+        return f"user:{self.user.pk}" if self.user is not None else "anonymous"
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,7 @@ def realtime_session_create(*, speech_settings, actor, requested):
     """Mint an ephemeral provider session for `actor` under the tenant's `speech_settings`."""
     started = time.monotonic()
     model = requested.model or speech_settings.model
+    voice = requested.voice or speech_settings.voice
     error_code = None
     try:
         config = session_config_resolve(speech_settings=speech_settings, requested=requested)
@@ -83,21 +99,34 @@ def realtime_session_create(*, speech_settings, actor, requested):
         raise
     finally:
         duration_ms = (time.monotonic() - started) * 1000
+        outcome = Outcome.FAILURE if error_code else Outcome.SUCCESS
         logger.info(
-            "realtime_session tenant=%s provider=%s model=%s outcome=%s error_code=%s duration_ms=%.1f user=%s",
+            "realtime_session tenant=%s provider=%s model=%s outcome=%s error_code=%s duration_ms=%.1f actor=%s",
             speech_settings.tenant.slug,
             speech_settings.provider,
             model,
-            "failure" if error_code else "success",
+            outcome,
             error_code or "-",
             duration_ms,
-            getattr(actor, "pk", None) or "-",
+            actor,
             extra={
                 "tenant": speech_settings.tenant.slug,
                 "provider": speech_settings.provider,
                 "model": model,
-                "outcome": "failure" if error_code else "success",
+                "outcome": outcome,
                 "error_code": error_code,
                 "duration_ms": round(duration_ms, 1),
             },
+        )
+        SessionAudit.objects.create(
+            tenant_id=speech_settings.tenant_id,
+            user=actor.user,
+            api_key=actor.api_key,
+            provider=speech_settings.provider,
+            model=model,
+            voice=voice,
+            outcome=outcome,
+            error_code=error_code or "",
+            duration_ms=round(duration_ms, 1),
+            client_ip=actor.client_ip,
         )

@@ -1,14 +1,47 @@
 from django.http.request import split_domain_port
 
-from settings_admin.selectors import speech_settings_for_host
+from settings_admin.models import TenantAPIKey
+from settings_admin.selectors import (
+    membership_role,
+    speech_settings_for_host,
+    speech_settings_for_tenant,
+    tenant_id_listing_host,
+)
 
 from . import errors
 
 
-def speech_settings_for_request(request):
-    """The SpeechSettings of the tenant this request belongs to (by host, else the default tenant)."""
+def request_host(request):
     host, _port = split_domain_port(request.get_host())
-    speech_settings = speech_settings_for_host(host=host)
-    if speech_settings is None:
-        raise errors.TenantNotFound()
-    return speech_settings
+    return host
+
+
+def speech_settings_for_request(request):
+    """The SpeechSettings of the tenant this request acts for, remembered on the request.
+
+    An API key always acts for its own tenant, and is refused on a host another tenant lists.
+    Otherwise the host decides: the tenant listing it, else the default tenant.
+    """
+    if getattr(request, "_speech_settings", None) is None:
+        api_key = getattr(request, "auth", None)
+        host = request_host(request)
+        if isinstance(api_key, TenantAPIKey):
+            listing = tenant_id_listing_host(host=host)
+            if listing is not None and listing != api_key.tenant_id:
+                raise errors.ApiKeyWrongTenant()
+            speech_settings = speech_settings_for_tenant(tenant_id=api_key.tenant_id)
+        else:
+            speech_settings = speech_settings_for_host(host=host)
+        if speech_settings is None:
+            raise errors.TenantNotFound()
+        request._speech_settings = speech_settings
+    return request._speech_settings
+
+
+def user_role(user, tenant):
+    """ "staff", "admin", "member", or None: what this user may do in the tenant."""
+    if not user.is_authenticated:
+        return None
+    if user.is_staff:
+        return "staff"
+    return membership_role(user_id=user.pk, tenant_id=tenant.pk)

@@ -1,27 +1,43 @@
+from urllib.parse import urlsplit
+
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from . import errors
-from .tenancy import speech_settings_for_request
+from .tenancy import speech_settings_for_request, user_role
 
 
-@login_required
+def _origin(url):
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 @ensure_csrf_cookie
 def chat(request):
     try:
         speech_settings = speech_settings_for_request(request)
     except errors.TenantNotFound as exc:
         raise Http404(exc.message) from None
-    return render(
+    tenant = speech_settings.tenant
+    role = user_role(request.user, tenant)
+    if role is None and not tenant.allow_anonymous_sessions:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return render(request, "speech/not_a_member.html", {"tenant": tenant}, status=403)
+    provider = speech_settings.get_provider()
+    response = render(
         request,
         "speech/chat.html",
         {
             "speech_settings": speech_settings,
-            "tenant": speech_settings.tenant,
+            "tenant": tenant,
             "negotiation_timeout_ms": settings.SPEECH_NEGOTIATION_TIMEOUT_MS,
             "negotiation_attempts": settings.SPEECH_NEGOTIATION_ATTEMPTS,
         },
     )
+    # The page may talk to this gateway and to the tenant's provider, nowhere else.
+    response._csp_update = {"connect-src": [_origin(provider.calls_url(speech_settings.effective_endpoint))]}
+    return response

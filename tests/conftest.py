@@ -4,7 +4,7 @@ import pytest
 import responses
 from django.core.cache import cache
 
-from settings_admin.models import SpeechSettings, Tenant
+from settings_admin.models import Membership, SpeechSettings, Tenant
 from settings_admin.secrets import credentials
 from tests.openai_shapes import assert_mint_body, mint_answer
 
@@ -81,8 +81,11 @@ def speech_settings(tenant, monkeypatch):
 
 
 @pytest.fixture
-def user(db, django_user_model):
-    return django_user_model.objects.create_user(username="alice", password="correct horse battery")
+def user(tenant, django_user_model):
+    """A member of the default tenant."""
+    user = django_user_model.objects.create_user(username="alice", password="correct horse battery")
+    Membership.objects.create(user=user, tenant=tenant)
+    return user
 
 
 @pytest.fixture

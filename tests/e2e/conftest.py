@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from settings_admin.models import SpeechSettings, Tenant
+from settings_admin.models import Membership, SpeechSettings, Tenant
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -61,7 +61,8 @@ def served(live_server, settings, transactional_db, django_user_model):
     SpeechSettings.objects.update_or_create(
         tenant=tenant, defaults={"provider": "local", "model": "local-echo", "voice": "verse", "endpoint": ""}
     )
-    django_user_model.objects.create_user(username="bob", password=PASSWORD)
+    bob = django_user_model.objects.create_user(username="bob", password=PASSWORD)
+    Membership.objects.create(user=bob, tenant=tenant)
     ARTIFACTS.mkdir(exist_ok=True)
     yield live_server
     from speech.local.server import server

@@ -98,6 +98,13 @@ def test_creating_a_tenant_with_hostnames_and_settings(staff_client):
         "hostnames-TOTAL_FORMS": "1",
         "hostnames-INITIAL_FORMS": "0",
         "hostnames-0-hostname": "Voice.Acme.Example",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "allowed_origins": '["https://App.Acme.Example/"]',
+        "rate_limit_user": "10/m",
+        "rate_limit_api_key": "100/m",
+        "rate_limit_anonymous": "",
+        "rate_limit_tenant": "1000/h",
         "speech_settings-TOTAL_FORMS": "1",
         "speech_settings-INITIAL_FORMS": "0",
         "speech_settings-MIN_NUM_FORMS": "1",
@@ -112,6 +119,8 @@ def test_creating_a_tenant_with_hostnames_and_settings(staff_client):
     tenant = Tenant.objects.get(slug="acme")
     assert tenant.speech_settings.voice == "coral"
     assert list(tenant.hostnames.values_list("hostname", flat=True)) == ["voice.acme.example"]
+    assert tenant.allowed_origins == ["https://app.acme.example"]
+    assert (tenant.rate_limit_user, tenant.rate_limit_anonymous) == ("10/m", "")
 
 
 def test_the_admin_never_offers_a_way_to_add_orphan_settings(staff_client):

@@ -149,7 +149,8 @@ def test_provider_timeout_is_504(logged_in_client, speech_settings):
 
 def test_login_is_required(client, speech_settings, openai_mint):
     response = post(client)
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Api-Key"
     assert error_code(response) == "not_authenticated"
     assert len(openai_mint.calls) == 0
 

@@ -1,0 +1,39 @@
+from rest_framework import exceptions, permissions
+
+from settings_admin.models import KeyScope, TenantAPIKey
+
+from . import errors
+from .tenancy import speech_settings_for_request, user_role
+
+
+class CanMintSessions(permissions.BasePermission):
+    """An API key of the tenant, a member (or staff), or anyone where the tenant allows anonymous sessions."""
+
+    def has_permission(self, request, view):
+        tenant = speech_settings_for_request(request).tenant
+        if isinstance(request.auth, TenantAPIKey):
+            return True  # tenancy already checked that the key is this tenant's
+        if user_role(request.user, tenant) is not None:
+            return True
+        if request.user.is_authenticated:
+            raise errors.NotAMember()
+        if tenant.allow_anonymous_sessions:
+            return True
+        raise exceptions.NotAuthenticated()
+
+
+class CanManageSettings(permissions.BasePermission):
+    """Tenant admins, staff, and admin-scoped API keys of the tenant."""
+
+    def has_permission(self, request, view):
+        tenant = speech_settings_for_request(request).tenant
+        if isinstance(request.auth, TenantAPIKey):
+            if request.auth.scope != KeyScope.ADMIN:
+                raise errors.ApiKeyScope()
+            return True
+        role = user_role(request.user, tenant)
+        if role in ("staff", "admin"):
+            return True
+        if request.user.is_authenticated:
+            raise errors.NotAMember("Only the tenant's admins may change its settings.")
+        raise exceptions.NotAuthenticated()
