@@ -12,7 +12,7 @@ export LOCAL_REALTIME_URL
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/speech_gateway
 SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-scaleout lint system-deps install install-dev clean
+.PHONY: run serve test test-scaleout lint system-deps install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ run: install
 	$(BIN)/python manage.py bootstrap
 	@echo "Serving http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Production server: gunicorn with threaded workers, static files collected and served by WhiteNoise,
+# metrics added up across workers. DATABASE_URL, REDIS_URL, VAULT_ADDR, ... from the environment.
+serve: install
+	$(BIN)/python manage.py migrate --noinput --verbosity 0
+	STATIC_FROM_SOURCE=false $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	STATIC_FROM_SOURCE=false PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/var/prometheus} \
+	  BIND=$${BIND:-$(HOST):$(PORT)} $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi
 
 test: install-dev system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

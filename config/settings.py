@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "speech.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -116,6 +117,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the source folders, re-read on change (make run); production sets
 # STATIC_FROM_SOURCE=false after collectstatic.
 WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = env.bool("STATIC_FROM_SOURCE", default=True)
+if not WHITENOISE_USE_FINDERS:
+    # Collected files, compressed and with content hashes in their names, cached for ever.
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 
 # Production behind TLS: SECURE_SSL=true turns on HTTPS redirects, secure cookies and HSTS
 # (python manage.py check --deploy passes). Behind a proxy that ends TLS, also set
@@ -204,6 +211,15 @@ SPEECH_DEFAULT_TENANT = env.str("SPEECH_DEFAULT_TENANT", default="default")
 SPEECH_SETTINGS_CACHE_SECONDS = env.int("SPEECH_SETTINGS_CACHE_SECONDS", default=300)
 SPEECH_MAX_BODY_BYTES = env.int("SPEECH_MAX_BODY_BYTES", default=16 * 1024)
 SPEECH_AUDIT_RETENTION_DAYS = env.int("SPEECH_AUDIT_RETENTION_DAYS", default=90)
+SPEECH_TELEMETRY_RATE = env.str("SPEECH_TELEMETRY_RATE", default="30/m")
+
+# prometheus-client's multiprocess mode (gunicorn): every process that imports the metrics needs the folder.
+if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):
+    Path(env.str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
+
+# /metrics: a bearer token, or a request from these networks (default: this machine only).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 SPEECH_PROVIDER_CONNECT_TIMEOUT = env.float("SPEECH_PROVIDER_CONNECT_TIMEOUT", default=3.05)
 SPEECH_PROVIDER_READ_TIMEOUT = env.float("SPEECH_PROVIDER_READ_TIMEOUT", default=10.0)
 
@@ -223,11 +239,28 @@ LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS = env.float("LOCAL_REALTIME_MEDIA_TIMEOUT_S
 LOCAL_REALTIME_ANSWER_DELAY_SECONDS = env.float("LOCAL_REALTIME_ANSWER_DELAY_SECONDS", default=0.0)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# LOG_FORMAT=json: one JSON object per line (python-json-logger), with the request id and the
+# session line's fields (tenant, provider, model, outcome, error_code, duration_ms).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "speech.request_id.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "speech": {"level": LOG_LEVEL},

@@ -1,6 +1,15 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 
+from settings_admin.models import Tenant
+
+from .charts import bar_chart
 from .models import SessionAudit
+from .selectors import tenant_usage
 
 
 @admin.register(SessionAudit)
@@ -19,6 +28,36 @@ class SessionAuditAdmin(admin.ModelAdmin):
         if audit.api_key_id:
             return f"API key {audit.api_key.prefix}"
         return audit.user or "anonymous"
+
+    def get_urls(self):
+        usage = self.admin_site.admin_view(self.usage_view)
+        return [
+            path("usage/", usage, name="speech_sessionaudit_usage"),
+            path("usage/<int:tenant_id>/", usage, name="speech_sessionaudit_usage_tenant"),
+            *super().get_urls(),
+        ]
+
+    def usage_view(self, request, tenant_id=None):
+        """Sessions and failures per tenant over the last 24 hours and 30 days."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        tenants = Tenant.objects.order_by("slug")
+        tenant = get_object_or_404(Tenant, pk=tenant_id) if tenant_id else tenants.first()
+        usage = tenant_usage(tenant_id=tenant.pk, now=timezone.now()) if tenant else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Usage of {tenant}" if tenant else "Usage",
+            "opts": self.model._meta,
+            "tenant": tenant,
+            "tenants": [(t, reverse("admin:speech_sessionaudit_usage_tenant", args=[t.pk])) for t in tenants],
+            "charts": [
+                ("Last 24 hours, per hour", bar_chart(usage["hours"], label_format="%H:00")),
+                ("Last 30 days, per day", bar_chart(usage["days"], label_format="%b %d")),
+            ]
+            if usage
+            else [],
+        }
+        return TemplateResponse(request, "admin/speech/usage.html", context)
 
     def has_add_permission(self, request):
         return False

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from settings_admin.secrets import SecretsAuthError, SecretsError, credential_get
 
-from . import errors
+from . import errors, metrics
 from .models import Outcome, SessionAudit
 from .providers.base import ProviderSession, SessionConfig
 
@@ -84,11 +84,12 @@ def realtime_session_create(*, speech_settings, actor, requested):
     started = time.monotonic()
     model = requested.model or speech_settings.model
     voice = requested.voice or speech_settings.voice
-    error_code = None
+    error_code = upstream_started = upstream_seconds = None
     try:
         config = session_config_resolve(speech_settings=speech_settings, requested=requested)
         provider = speech_settings.get_provider()
         api_key = provider_credential_get(speech_settings=speech_settings, provider=provider)
+        upstream_started = time.monotonic()
         minted = provider.create_session(api_key=api_key, config=config)
         return SessionPayload(provider=provider.id, model=config.model, voice=config.voice, minted=minted)
     except errors.SpeechError as exc:
@@ -98,8 +99,18 @@ def realtime_session_create(*, speech_settings, actor, requested):
         error_code = "internal_error"
         raise
     finally:
-        duration_ms = (time.monotonic() - started) * 1000
+        finished = time.monotonic()
+        duration_ms = (finished - started) * 1000
+        if upstream_started is not None:
+            upstream_seconds = finished - upstream_started
         outcome = Outcome.FAILURE if error_code else Outcome.SUCCESS
+        metrics.session_observe(
+            tenant=speech_settings.tenant.slug,
+            provider=speech_settings.provider,
+            error_code=error_code,
+            seconds=duration_ms / 1000,
+            upstream_seconds=upstream_seconds,
+        )
         logger.info(
             "realtime_session tenant=%s provider=%s model=%s outcome=%s error_code=%s duration_ms=%.1f actor=%s",
             speech_settings.tenant.slug,

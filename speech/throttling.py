@@ -1,9 +1,8 @@
-"""Rate limits on minting sessions, as DRF throttles whose rates are tenant settings.
-
-Counting is django-ratelimit's (an atomic add/incr in the shared cache, fixed windows), so
-one limit holds across all workers and hosts sharing Redis.
+"""Rate limits as DRF throttles, counted by django-ratelimit (an atomic add/incr in the shared
+cache, fixed windows), so one limit holds across all workers and hosts sharing Redis.
 """
 
+from django.conf import settings
 from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
 
@@ -17,32 +16,44 @@ def client_ip(request):
     return BaseThrottle().get_ident(request)
 
 
-class TenantRateThrottle(BaseThrottle):
-    """Subclasses name the tenant's rate field and say whom a request counts against."""
+class SharedCacheThrottle(BaseThrottle):
+    """Subclasses say which rate applies and whom a request counts against."""
 
-    rate_field = ""
+    def rate(self, request):
+        """A django-ratelimit rate such as "30/m", or "" for no limit."""
+        raise NotImplementedError
 
     def subject(self, request):
         """A string identifying whom to count, or None when this limit does not apply."""
         raise NotImplementedError
 
+    def group(self, request):
+        return type(self).__name__
+
     def allow_request(self, request, view):
-        tenant = speech_settings_for_request(request).tenant
-        rate, subject = getattr(tenant, self.rate_field), self.subject(request)
+        rate, subject = self.rate(request), self.subject(request)
         if not rate or subject is None:
             return True
         usage = get_usage(
-            request,
-            group=f"speech.{self.rate_field}.{tenant.pk}",
-            key=lambda group, request: subject,
-            rate=rate,
-            increment=True,
+            request, group=self.group(request), key=lambda group, request: subject, rate=rate, increment=True
         )
         self.wait_seconds = max(1, usage["time_left"]) if usage else 1
         return not (usage and usage["should_limit"])
 
     def wait(self):
         return self.wait_seconds
+
+
+class TenantRateThrottle(SharedCacheThrottle):
+    """A limit whose rate is a field of the tenant."""
+
+    rate_field = ""
+
+    def rate(self, request):
+        return getattr(speech_settings_for_request(request).tenant, self.rate_field)
+
+    def group(self, request):
+        return f"speech.{self.rate_field}.{speech_settings_for_request(request).tenant.pk}"
 
 
 class UserRateThrottle(TenantRateThrottle):
@@ -72,6 +83,16 @@ class WholeTenantRateThrottle(TenantRateThrottle):
 
     def subject(self, request):
         return "tenant"
+
+
+class TelemetryRateThrottle(SharedCacheThrottle):
+    """Browser reports, per client address: a flooding page cannot drown the metrics."""
+
+    def rate(self, request):
+        return settings.SPEECH_TELEMETRY_RATE
+
+    def subject(self, request):
+        return f"ip:{client_ip(request)}"
 
 
 SESSION_THROTTLES = [UserRateThrottle, APIKeyRateThrottle, AnonymousRateThrottle, WholeTenantRateThrottle]

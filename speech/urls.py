@@ -1,9 +1,13 @@
 from django.urls import path
 
-from . import api, views
+from . import api, operations, views
 
 urlpatterns = [
     path("", views.chat, name="chat"),
     path("realtime_session", api.RealtimeSessionApi.as_view(), name="realtime-session"),
     path("api/v1/realtime_session", api.RealtimeSessionApi.as_view(), name="api-realtime-session"),
+    path("api/v1/telemetry/connect", api.ConnectTelemetryApi.as_view(), name="telemetry-connect"),
+    path("healthz", operations.healthz, name="healthz"),
+    path("readyz", operations.readyz, name="readyz"),
+    path("metrics", operations.metrics, name="metrics"),
 ]

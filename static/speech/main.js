@@ -4,6 +4,7 @@ import { SpeechStore } from './speech-store.js';
 const root = document.getElementById('chat');
 const store = new SpeechStore({
   sessionUrl: root.dataset.sessionUrl,
+  telemetryUrl: root.dataset.telemetryUrl,
   negotiationTimeoutMs: Number(root.dataset.negotiationTimeoutMs),
   negotiationAttempts: Number(root.dataset.negotiationAttempts),
 });

@@ -13,7 +13,8 @@ export class SessionError extends Error {
   }
 }
 
-function csrfToken() {
+/** The CSRF token Django set in its cookie. */
+export function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : '';
 }

@@ -8,6 +8,7 @@
 
 import { createCall, NegotiationError, NegotiationTimeout } from './rtc-connection.js';
 import { requestSession, SessionError } from './session-client.js';
+import { reportConnect } from './telemetry.js';
 import { addTypedMessage, applyEvent } from './transcript.js';
 
 const BACKOFF_MS = [250, 1000, 2000];
@@ -17,6 +18,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class SpeechStore extends EventTarget {
   #sessionUrl;
+  #telemetryUrl;
   #timeoutMs;
   #attempts;
   #log;
@@ -36,13 +38,14 @@ export class SpeechStore extends EventTarget {
   };
 
   /**
-   * @param {{sessionUrl: string, negotiationTimeoutMs?: number, negotiationAttempts?: number,
-   *          log?: Console, media?: MediaDevices}} options
+   * @param {{sessionUrl: string, telemetryUrl?: string, negotiationTimeoutMs?: number,
+   *          negotiationAttempts?: number, log?: Console, media?: MediaDevices}} options
    */
-  constructor({ sessionUrl, negotiationTimeoutMs = 10000, negotiationAttempts = 3, log = console,
-    media = navigator.mediaDevices }) {
+  constructor({ sessionUrl, telemetryUrl = '', negotiationTimeoutMs = 10000, negotiationAttempts = 3,
+    log = console, media = navigator.mediaDevices }) {
     super();
     this.#sessionUrl = sessionUrl;
+    this.#telemetryUrl = telemetryUrl;
     this.#timeoutMs = negotiationTimeoutMs;
     this.#attempts = negotiationAttempts;
     this.#log = log;
@@ -94,6 +97,7 @@ export class SpeechStore extends EventTarget {
       }
       const connectMs = Math.round(performance.now() - started);
       this.#log.info(`[speech] connected in ${connectMs} ms`);
+      reportConnect(this.#telemetryUrl, { outcome: 'connected', connect_ms: connectMs });
       this.#update({ status: 'connected', detail: 'Connected', connectMs });
     } catch (error) {
       if (generation !== this.#generation) return;
@@ -141,7 +145,7 @@ export class SpeechStore extends EventTarget {
         if (generation !== this.#generation || this.#state.status !== 'connected') return;
         if (state === 'failed' || state === 'disconnected') {
           this.#release();
-          this.#fail(new NegotiationError('The connection to the provider was lost.'));
+          this.#fail(new ConnectionLost());
         }
       },
       onRemoteStream: (stream) => this.#emit('remote-stream', stream),
@@ -194,6 +198,7 @@ export class SpeechStore extends EventTarget {
 
   #fail(error) {
     this.#release();
+    reportConnect(this.#telemetryUrl, { outcome: 'failed', stage: failureStage(error) });
     const [title, message] = describe(error);
     this.#log.error(`[speech] ${title}: ${message}`);
     this.#toast(title, message);
@@ -229,10 +234,26 @@ class MicrophoneError extends Error {
   }
 }
 
+class ConnectionLost extends Error {
+  constructor() {
+    super('The connection to the provider was lost.');
+    this.name = 'ConnectionLost';
+  }
+}
+
+/** Where connecting failed, in the telemetry endpoint's terms. */
+function failureStage(error) {
+  if (error instanceof SessionError) return 'session';
+  if (error instanceof MicrophoneError) return 'media';
+  if (error instanceof ConnectionLost) return 'ice';
+  return 'negotiation';
+}
+
 function describe(error) {
   if (error instanceof SessionError) return ['Realtime session error', error.message];
   if (error instanceof MicrophoneError) return ['Microphone error', error.message];
   if (error instanceof NegotiationTimeout) return ['WebRTC negotiation timed out', error.message];
   if (error instanceof NegotiationError) return ['WebRTC negotiation failed', error.message];
+  if (error instanceof ConnectionLost) return ['Connection lost', error.message];
   return ['Connection error', error?.message || String(error)];
 }

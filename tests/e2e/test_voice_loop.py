@@ -48,7 +48,9 @@ def test_connect_talk_and_hear_the_echo(chat):
     with page.expect_response(lambda r: r.url.endswith("/realtime_session")) as minted:
         page.click("#connect")
     assert minted.value.status == 200
-    connect_ms = chat.wait_connected()
+    with page.expect_request(lambda r: r.url.endswith("/api/v1/telemetry/connect")) as reported:
+        connect_ms = chat.wait_connected()
+    assert reported.value.post_data_json == {"outcome": "connected", "connect_ms": connect_ms}
     report("click to connected (ms, page-measured)", connect_ms)
     report("click to connected (ms, test-measured)", round((time.monotonic() - started) * 1000))
 
@@ -87,8 +89,10 @@ def test_a_session_failure_shows_the_realtime_session_error_toast(chat, monkeypa
     SpeechSettings.objects.filter(tenant__slug="default").update(provider="openai_realtime", model="gpt-realtime")
     page = chat.page
     chat.log_in()
-    page.click("#connect")
+    with page.expect_request(lambda r: r.url.endswith("/api/v1/telemetry/connect")) as reported:
+        page.click("#connect")
     toast = page.wait_for_selector(".toast")
+    assert reported.value.post_data_json == {"outcome": "failed", "stage": "session"}
     assert "Realtime session error" in toast.text_content()
     assert "No provider credential is configured" in toast.text_content()
     page.wait_for_selector("#status[data-state=failed]")

@@ -1,20 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from settings_admin.health import tenant_credential_statuses
 from settings_admin.models import SpeechSettings
-from settings_admin.registry import ProviderNotFound
-from settings_admin.secrets import CredentialStatus, credential_status
-
-
-def tenant_credential_statuses(queryset=None):
-    """(speech_settings, CredentialStatus) for each active tenant; the readiness check shares it."""
-    queryset = queryset if queryset is not None else SpeechSettings.objects.filter(tenant__is_active=True)
-    for speech_settings in queryset.select_related("tenant").order_by("tenant__slug"):
-        try:
-            provider = speech_settings.get_provider()
-        except ProviderNotFound:
-            yield speech_settings, CredentialStatus("unknown provider", speech_settings.provider)
-            continue
-        yield speech_settings, credential_status(reference=speech_settings.credential_reference, provider=provider)
 
 
 class Command(BaseCommand):

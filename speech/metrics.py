@@ -1,0 +1,34 @@
+"""Prometheus metrics. Under gunicorn, PROMETHEUS_MULTIPROC_DIR makes them add up across workers."""
+
+from prometheus_client import Counter, Histogram
+
+# Gateway time is small (a cache hit and one request upstream); provider time is the rest.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CONNECT_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0)
+FAILURE_STAGES = ("session", "media", "negotiation", "ice")
+
+sessions_total = Counter("realtime_sessions_total", "Session mint attempts.", ["tenant", "provider", "outcome"])
+session_failures_total = Counter(
+    "realtime_session_failures_total", "Failed session mints, by error code.", ["tenant", "provider", "reason"]
+)
+session_create_seconds = Histogram(
+    "realtime_session_create_seconds", "Time to answer POST /realtime_session.", buckets=LATENCY_BUCKETS
+)
+provider_upstream_seconds = Histogram(
+    "realtime_provider_upstream_seconds", "Time the provider took to mint.", ["provider"], buckets=LATENCY_BUCKETS
+)
+webrtc_connect_seconds = Histogram(
+    "realtime_webrtc_connect_seconds", "Browser-reported time from Connect to connected.", buckets=CONNECT_BUCKETS
+)
+webrtc_failures_total = Counter(
+    "realtime_webrtc_failures_total", "Browser-reported connection failures, by stage.", ["stage"]
+)
+
+
+def session_observe(*, tenant, provider, error_code, seconds, upstream_seconds):
+    sessions_total.labels(tenant, provider, "failure" if error_code else "success").inc()
+    if error_code:
+        session_failures_total.labels(tenant, provider, error_code).inc()
+    session_create_seconds.observe(seconds)
+    if upstream_seconds is not None:
+        provider_upstream_seconds.labels(provider).observe(upstream_seconds)

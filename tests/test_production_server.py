@@ -1,0 +1,103 @@
+"""The production configuration: gunicorn with two threaded workers, metrics added up across them."""
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.servers import ROOT, manage
+from tests.vault_server import free_port
+
+MAKE_KEY = """
+from settings_admin.models import Tenant, TenantAPIKey
+tenant = Tenant.objects.get(slug="default")
+tenant.rate_limit_api_key = tenant.rate_limit_tenant = ""
+tenant.save()
+print(TenantAPIKey.objects.create_key(name="ops", tenant=tenant)[1])
+"""
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    port = free_port()
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "SECRET_KEY": "production-test-secret-key-0123456789abcdefghijkl",
+        "LOCAL_REALTIME_URL": f"http://127.0.0.1:{port}/local-realtime/v1",
+        "STATIC_FROM_SOURCE": "false",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_THREADS": "4",
+        "GUNICORN_ACCESS_LOG": "",
+    }
+    manage(env, "migrate", "--noinput")
+    manage(env, "collectstatic", "--noinput")
+    raw_key = manage(env, "shell", "-c", MAKE_KEY).strip().splitlines()[-1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{base}/healthz", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    yield base, raw_key, tmp_path / "prometheus"
+    process.terminate()
+    process.wait(20)
+
+
+def metric(text, name, **labels):
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        match = re.match(rf"^{name}(?:\{{(.*)\}})? (\S+)$", line)
+        if match and ",".join(sorted((match.group(1) or "").split(","))).strip(",") == wanted:
+            return float(match.group(2))
+    return 0.0
+
+
+def test_metrics_add_up_across_two_workers(gunicorn):
+    base, raw_key, metrics_dir = gunicorn
+    for _ in range(12):
+        response = requests.post(
+            f"{base}/api/v1/realtime_session", json={}, headers={"Authorization": f"Api-Key {raw_key}"}, timeout=10
+        )
+        assert response.status_code == 200
+    requests.post(f"{base}/api/v1/realtime_session", json={"voice": "nope"},
+                  headers={"Authorization": f"Api-Key {raw_key}"}, timeout=10)  # fmt: skip
+    for report in ({"outcome": "connected", "connect_ms": 240}, {"outcome": "failed", "stage": "ice"}):
+        assert requests.post(f"{base}/api/v1/telemetry/connect", json=report, timeout=10).status_code == 204
+
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    writers = {path.name.rsplit("_", 1)[-1] for path in metrics_dir.glob("counter_*.db")}
+    assert len(writers) == 2, "both workers should have served requests"
+    labels = {"tenant": "default", "provider": "local"}
+    assert metric(text, "realtime_sessions_total", **labels, outcome="success") == 12
+    assert metric(text, "realtime_sessions_total", **labels, outcome="failure") == 1
+    assert metric(text, "realtime_session_failures_total", **labels, reason="voice_not_allowed") == 1
+    assert metric(text, "realtime_session_create_seconds_count") == 13
+    assert metric(text, "realtime_provider_upstream_seconds_count", provider="local") == 12
+    assert metric(text, "realtime_webrtc_connect_seconds_count") == 1
+    assert metric(text, "realtime_webrtc_failures_total", stage="ice") == 1
+
+
+def test_static_files_are_served_collected_and_hashed(gunicorn):
+    base, _, _ = gunicorn
+    page = requests.get(f"{base}/login/", timeout=10).text
+    css = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', page)
+    assert css, page
+    response = requests.get(base + css.group(1), timeout=10)
+    assert response.status_code == 200
+    assert "max-age" in response.headers["Cache-Control"]
