@@ -12,7 +12,7 @@ export LOCAL_REALTIME_URL
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/speech_gateway
 SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run serve test test-scaleout lint system-deps install install-dev clean
+.PHONY: run serve test test-scaleout lint schema system-deps install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ test: install-dev system-deps
 
 test-scaleout: install-dev system-deps
 	DATABASE_URL=$(SCALEOUT_DATABASE_URL) REDIS_URL=$(SCALEOUT_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Regenerate docs/openapi.yaml after changing the API (a test fails while it differs from the code).
+schema: install-dev
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 lint: install-dev
 	$(BIN)/ruff check .

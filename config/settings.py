@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "corsheaders",
     "csp",
     "settings_admin",
@@ -167,10 +169,26 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "speech.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "speech.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
 # CORS: these origins everywhere, plus each tenant's own (settings_admin.cors).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Realtime speech gateway API",
+    "DESCRIPTION": "Mint realtime sessions for your own front end, and read or change a tenant's speech "
+    'settings. Errors are {"error": {"code", "message"}} with the codes listed per answer. '
+    "POST /realtime_session (the chat page's path) is the same operation as POST /api/v1/realtime_session.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["speech.schema.api_paths_only"],
+    "ENUM_NAME_OVERRIDES": {"ErrorCode": "speech.schema.ERROR_CODES"},
+}
+
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/(api/|realtime_session$)"
 CORS_EXPOSE_HEADERS = ["Retry-After"]

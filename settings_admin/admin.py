@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from .forms import SpeechSettingsForm
-from .models import Membership, SpeechSettings, Tenant, TenantAPIKey, TenantHostname
+from .models import Membership, SettingsChange, SpeechSettings, Tenant, TenantAPIKey, TenantHostname
 from .registry import ProviderNotFound
 from .secrets import credential_status
 
@@ -93,3 +93,21 @@ class TenantAPIKeyAdmin(APIKeyModelAdmin):
     list_display = [*APIKeyModelAdmin.list_display, "tenant", "scope"]
     list_filter = [*APIKeyModelAdmin.list_filter, "tenant", "scope"]
     search_fields = [*APIKeyModelAdmin.search_fields, "tenant__slug"]
+
+
+@admin.register(SettingsChange)
+class SettingsChangeAdmin(admin.ModelAdmin):
+    """Read-only: who changed a tenant's speech settings through the API or the shell, and how."""
+
+    list_display = ["created_at", "tenant", "user", "api_key_prefix", "changes"]
+    list_filter = ["tenant", "created_at"]
+    list_select_related = ["tenant", "user"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -226,3 +226,41 @@ class SpeechSettings(models.Model):
         if reason := provider.retired_endpoints.get(self.endpoint):
             notices.append(f"Endpoint {self.endpoint}: {reason}")
         return notices
+
+
+class TurnMode(models.TextChoices):
+    VOICE_ACTIVITY = "voice_activity", "Voice activity"
+    PUSH_TO_TALK = "push_to_talk", "Push to talk"
+
+
+class UserPreference(models.Model):
+    """What a user picked for their next sessions in a tenant, among what the tenant allows."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="speech_preferences")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="user_preferences")
+    voice = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    turn_mode = models.CharField(max_length=20, choices=TurnMode.choices, default=TurnMode.VOICE_ACTIVITY)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="one_preference_per_tenant")]
+
+    def __str__(self):
+        return f"{self.user} in {self.tenant}: {self.voice or '-'} / {self.model or '-'} / {self.turn_mode}"
+
+
+class SettingsChange(models.Model):
+    """Who changed which speech settings of a tenant, and how (old and new values, never a key)."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="settings_changes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    api_key_prefix = models.CharField(max_length=16, blank=True)
+    changes = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.tenant}: {', '.join(self.changes)}"

@@ -8,7 +8,7 @@ cache (Redis in production) at once.
 from django.core.cache import cache
 
 from .conf import conf
-from .models import Membership, SpeechSettings, TenantAPIKey, TenantHostname
+from .models import Membership, SpeechSettings, TenantAPIKey, TenantHostname, UserPreference
 
 GENERATION_KEY = "settings_admin:generation"
 MISSING = "missing"  # cached for "no such row", so misses are cheap too
@@ -88,3 +88,11 @@ def api_key_get(*, raw_key):
     if api_key is None or api_key.revoked or api_key.has_expired or not api_key.is_valid(raw_key):
         return None
     return api_key
+
+
+def user_preference_get(*, user_id, tenant_id):
+    """The user's UserPreference in the tenant, or None."""
+    return _cached(
+        f"preference:{user_id}:{tenant_id}",
+        lambda: UserPreference.objects.filter(user_id=user_id, tenant_id=tenant_id).first(),
+    )

@@ -1,15 +1,22 @@
-from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
+from django.core.exceptions import ValidationError as ModelValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from settings_admin.models import TenantAPIKey
+from settings_admin.models import TenantAPIKey, TurnDetection, TurnMode, UserPreference
+from settings_admin.registry import registry
+from settings_admin.secrets import credential_status
+from settings_admin.selectors import user_preference_get
+from settings_admin.services import speech_settings_update
 
-from . import metrics
-from .permissions import CanMintSessions
-from .serializers import StrictSerializer, StringField
+from . import errors, metrics
+from .permissions import CanManageSettings, CanMintSessions
+from .schema import error_responses
+from .serializers import StrictSerializer, StringField, serializer_field_schema
 from .services import Actor, SessionRequest, realtime_session_create
-from .tenancy import speech_settings_for_request
+from .tenancy import speech_settings_for_request, user_role
 from .throttling import SESSION_THROTTLES, TelemetryRateThrottle, client_ip
 
 
@@ -28,9 +35,11 @@ class RealtimeSessionApi(APIView):
     throttle_classes = SESSION_THROTTLES
 
     class InputSerializer(StrictSerializer):
-        model = StringField(required=False, max_length=100)
-        voice = StringField(required=False, max_length=64)
-        endpoint = StringField(required=False, max_length=500)
+        model = StringField(required=False, max_length=100, help_text="One of the tenant's allowed models.")
+        voice = StringField(required=False, max_length=64, help_text="One of the tenant's allowed voices.")
+        endpoint = StringField(
+            required=False, max_length=500, help_text="Accepted only when it is the tenant's configured endpoint."
+        )
 
     class OutputSerializer(serializers.Serializer):
         provider = serializers.CharField()
@@ -38,21 +47,55 @@ class RealtimeSessionApi(APIView):
         voice = serializers.CharField()
         client_secret = serializers.SerializerMethodField()
         webrtc = serializers.SerializerMethodField()
-        session = serializers.JSONField(source="minted.session")
+        session = serializers.JSONField(source="minted.session", help_text="The provider's session configuration.")
 
-        def get_client_secret(self, payload):
+        def get_client_secret(self, payload) -> dict[str, str | int]:
             return {"value": payload.minted.client_secret, "expires_at": payload.minted.expires_at}
 
-        def get_webrtc(self, payload):
+        def get_webrtc(self, payload) -> dict[str, str]:
             return {"url": payload.minted.webrtc_url, "data_channel": payload.minted.data_channel}
 
+    @extend_schema(
+        operation_id="realtime_session_create",
+        summary="Mint a realtime session",
+        description="Answers a short-lived client secret and where to negotiate WebRTC with it. Never the key.",
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                "not_a_member",
+                "api_key_wrong_tenant",
+                "tenant_not_found",
+                "model_not_allowed",
+                "voice_not_allowed",
+                "endpoint_not_allowed",
+                "rate_limited",
+                "credentials_missing",
+                "secrets_unavailable",
+                "secrets_auth_failed",
+                "provider_auth_failed",
+                "provider_rejected",
+                "provider_unavailable",
+                "provider_bad_response",
+                "provider_rate_limited",
+                "provider_timeout",
+            ),  # fmt: skip
+        },
+    )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        speech_settings = speech_settings_for_request(request)
+        preference = (
+            user_preference_get(user_id=request.user.pk, tenant_id=speech_settings.tenant_id)
+            if request.user.is_authenticated
+            else None
+        )
         payload = realtime_session_create(
-            speech_settings=speech_settings_for_request(request),
+            speech_settings=speech_settings,
             actor=actor_for(request),
             requested=SessionRequest(**serializer.validated_data),
+            preference=preference,
         )
         return Response(self.OutputSerializer(payload).data)
 
@@ -81,6 +124,12 @@ class ConnectTelemetryApi(APIView):
                 raise serializers.ValidationError({"stage": ["Required when failed."]})
             return attrs
 
+    @extend_schema(
+        operation_id="telemetry_connect",
+        summary="Report a connection's outcome",
+        request=InputSerializer,
+        responses={204: OpenApiResponse(description="Counted."), **error_responses("rate_limited")},
+    )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -90,3 +139,186 @@ class ConnectTelemetryApi(APIView):
         else:
             metrics.webrtc_failures_total.labels(report["stage"]).inc()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProvidersApi(APIView):
+    """GET /api/v1/providers: the providers this gateway offers, with their catalogs and options."""
+
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.CharField()
+        name = serializers.CharField()
+        models = serializers.ListField(child=serializers.CharField())
+        voices = serializers.ListField(child=serializers.CharField())
+        default_model = serializers.CharField()
+        default_voice = serializers.CharField()
+        default_endpoint = serializers.CharField()
+        deprecated_models = serializers.DictField(child=serializers.CharField())
+        options = serializers.SerializerMethodField(help_text="JSON Schema of the provider's options.")
+
+        def get_options(self, provider) -> dict:
+            return serializer_field_schema(provider.options_serializer())
+
+    @extend_schema(
+        operation_id="providers_list",
+        summary="List providers",
+        responses={200: OutputSerializer(many=True), **error_responses()},
+    )
+    def get(self, request):
+        return Response(self.OutputSerializer(registry.all(), many=True).data)
+
+
+def _validation_error(exc):
+    return exceptions.ValidationError({field: list(messages) for field, messages in exc.message_dict.items()})
+
+
+class SpeechSettingsApi(APIView):
+    """GET/PATCH /api/v1/settings/speech: the tenant's effective speech settings."""
+
+    permission_classes = [CanManageSettings]
+
+    class OutputSerializer(serializers.Serializer):
+        tenant = serializers.CharField(source="tenant.slug")
+        provider = serializers.CharField()
+        model = serializers.CharField()
+        voice = serializers.CharField()
+        endpoint = serializers.CharField(source="effective_endpoint")
+        allowed_models = serializers.ListField(child=serializers.CharField(), source="effective_allowed_models")
+        allowed_voices = serializers.ListField(child=serializers.CharField(), source="effective_allowed_voices")
+        instructions = serializers.CharField()
+        turn_detection = serializers.ChoiceField(choices=TurnDetection.choices)
+        input_transcription_model = serializers.CharField()
+        secret_ttl_seconds = serializers.IntegerField()
+        options = serializers.DictField()
+        credential = serializers.SerializerMethodField(help_text="Whether the provider key resolves; never the key.")
+        warnings = serializers.ListField(child=serializers.CharField(), help_text="Retired or deprecated values.")
+
+        def get_credential(self, speech_settings) -> str:
+            state = credential_status(
+                reference=speech_settings.credential_reference, provider=speech_settings.get_provider()
+            ).state
+            return {"set": "set", "missing": "not_set"}.get(state, state)
+
+    class InputSerializer(StrictSerializer):
+        provider = StringField(required=False, max_length=64)
+        model = StringField(required=False, max_length=100)
+        voice = StringField(required=False, max_length=64)
+        endpoint = serializers.CharField(required=False, allow_blank=True, max_length=500)
+        allowed_models = serializers.ListField(child=StringField(max_length=100), required=False, max_length=50)
+        allowed_voices = serializers.ListField(child=StringField(max_length=64), required=False, max_length=50)
+        instructions = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+        turn_detection = serializers.ChoiceField(choices=TurnDetection.choices, required=False)
+        input_transcription_model = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        secret_ttl_seconds = serializers.IntegerField(required=False, min_value=10, max_value=7200)
+        options = serializers.DictField(required=False)
+
+    @extend_schema(
+        operation_id="speech_settings_retrieve",
+        summary="Read the tenant's speech settings",
+        responses={200: OutputSerializer, **error_responses("not_a_member", "api_key_scope", "tenant_not_found")},
+    )
+    def get(self, request):
+        return Response(self.OutputSerializer(speech_settings_for_request(request)).data)
+
+    @extend_schema(
+        operation_id="speech_settings_partial_update",
+        summary="Change the tenant's speech settings",
+        description="Validated like Django admin; a new provider brings its own defaults. Audited.",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses("not_a_member", "api_key_scope", "tenant_not_found")},
+    )
+    def patch(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        speech_settings = speech_settings_for_request(request)
+        try:
+            speech_settings_update(
+                speech_settings=speech_settings,
+                changes=serializer.validated_data,
+                user=request.user,
+                api_key=request.auth if isinstance(request.auth, TenantAPIKey) else None,
+            )
+        except ModelValidationError as exc:
+            raise _validation_error(exc) from None
+        return Response(self.OutputSerializer(speech_settings).data)
+
+
+class IsTenantUser(BasePermission):
+    """A logged-in member (or staff) of the tenant: preferences are a person's, not a key's."""
+
+    def has_permission(self, request, view):
+        if not request.user.is_authenticated:
+            raise exceptions.NotAuthenticated()
+        if user_role(request.user, speech_settings_for_request(request).tenant) is None:
+            raise errors.NotAMember()
+        return True
+
+
+class MyPreferencesApi(APIView):
+    """GET/PUT /api/v1/settings/me: the voice, model and turn mode of the user's next sessions."""
+
+    permission_classes = [IsTenantUser]
+
+    class OutputSerializer(serializers.Serializer):
+        voice = serializers.CharField(help_text="What the next session uses.")
+        model = serializers.CharField()
+        turn_mode = serializers.ChoiceField(choices=TurnMode.choices)
+        allowed_voices = serializers.ListField(child=serializers.CharField())
+        allowed_models = serializers.ListField(child=serializers.CharField())
+        tenant_admin = serializers.BooleanField(help_text="Whether the user may change the tenant's settings.")
+
+    class InputSerializer(StrictSerializer):
+        voice = StringField(required=False, allow_blank=True, max_length=64, help_text="Blank: the tenant's.")
+        model = StringField(required=False, allow_blank=True, max_length=100, help_text="Blank: the tenant's.")
+        turn_mode = serializers.ChoiceField(choices=TurnMode.choices, required=False)
+
+    def _answer(self, request, speech_settings, preference):
+        allowed_voices = speech_settings.effective_allowed_voices
+        allowed_models = speech_settings.effective_allowed_models
+        voice, model = getattr(preference, "voice", ""), getattr(preference, "model", "")
+        return Response(
+            self.OutputSerializer(
+                {
+                    "voice": voice if voice in allowed_voices else speech_settings.voice,
+                    "model": model if model in allowed_models else speech_settings.model,
+                    "turn_mode": getattr(preference, "turn_mode", TurnMode.VOICE_ACTIVITY),
+                    "allowed_voices": allowed_voices,
+                    "allowed_models": allowed_models,
+                    "tenant_admin": user_role(request.user, speech_settings.tenant) in ("staff", "admin"),
+                }
+            ).data
+        )
+
+    @extend_schema(
+        operation_id="my_preferences_retrieve",
+        summary="Read my preferences",
+        responses={200: OutputSerializer, **error_responses("not_a_member", "tenant_not_found")},
+    )
+    def get(self, request):
+        speech_settings = speech_settings_for_request(request)
+        preference = user_preference_get(user_id=request.user.pk, tenant_id=speech_settings.tenant_id)
+        return self._answer(request, speech_settings, preference)
+
+    @extend_schema(
+        operation_id="my_preferences_update",
+        summary="Choose my voice, model and turn mode for my next sessions",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses("not_a_member", "tenant_not_found")},
+    )
+    def put(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        speech_settings = speech_settings_for_request(request)
+        choice = serializer.validated_data
+        problems = {}
+        if choice.get("voice") and choice["voice"] not in speech_settings.effective_allowed_voices:
+            problems["voice"] = ["This voice is not allowed for this tenant."]
+        if choice.get("model") and choice["model"] not in speech_settings.effective_allowed_models:
+            problems["model"] = ["This model is not allowed for this tenant."]
+        if problems:
+            raise exceptions.ValidationError(problems)
+        preference, _ = UserPreference.objects.update_or_create(
+            user=request.user, tenant_id=speech_settings.tenant_id, defaults=choice
+        )
+        return self._answer(request, speech_settings, preference)

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class SpeechConfig(AppConfig):
     name = "speech"
     verbose_name = "Realtime speech gateway"
+
+    def ready(self):
+        from . import schema  # noqa: F401  (registers the OpenAPI authentication extensions)

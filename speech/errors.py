@@ -104,8 +104,44 @@ class ProviderBadResponse(SpeechError):
     message = "The provider answered in a shape the gateway does not understand."
 
 
+# Codes that DRF raises itself, with the status they come with.
+FRAMEWORK_CODES = {
+    "invalid_request": (400, "A body field is unknown, of the wrong type or out of range; `fields` names them."),
+    "parse_error": (400, "The body is not valid JSON."),
+    "not_authenticated": (401, "Neither a logged-in user nor an API key."),
+    "invalid_api_key": (401, "The API key is unknown, wrong, revoked or expired."),
+    "csrf_failed": (403, "A session-cookie request without a valid CSRF token."),
+    "permission_denied": (403, "Not allowed."),
+    "method_not_allowed": (405, "Wrong HTTP method."),
+    "unsupported_media_type": (415, "The body is not application/json."),
+    "rate_limited": (429, "A rate limit is reached; Retry-After says when to try again."),
+}
+
+
+def error_codes():
+    """Every code the API can answer: {code: (status, description)}."""
+    codes = dict(FRAMEWORK_CODES)
+
+    def walk(cls):
+        for sub in cls.__subclasses__():
+            codes[sub.code] = (sub.status, sub.message)
+            walk(sub)
+
+    walk(SpeechError)
+    return codes
+
+
 def error_response(*, code, message, status, headers=None, **extra):
     return Response({"error": {"code": code, "message": message, **extra}}, status=status, headers=headers)
+
+
+def _messages(detail, prefix=""):
+    """DRF's error detail (nested for list items and nested fields) as flat "where: what" strings."""
+    if isinstance(detail, dict):
+        return [m for key, value in detail.items() for m in _messages(value, f"{prefix}{key}: ")]
+    if isinstance(detail, list):
+        return [m for item in detail for m in _messages(item, prefix)]
+    return [f"{prefix}{detail}"]
 
 
 def exception_handler(exc, context):
@@ -128,7 +164,9 @@ def exception_handler(exc, context):
             code="invalid_request",
             message="The request body is not valid.",
             status=400,
-            fields=exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail},
+            fields={field: _messages(detail) for field, detail in exc.detail.items()}
+            if isinstance(exc.detail, dict)
+            else {"non_field_errors": _messages(exc.detail)},
         )
     code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
     response.data = {"error": {"code": code if isinstance(code, str) else "error", "message": str(exc.detail)}}

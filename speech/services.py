@@ -42,16 +42,25 @@ class SessionPayload:
     minted: ProviderSession
 
 
-def session_config_resolve(*, speech_settings, requested):
-    """Apply the tenant's rules to the request: the client never picks where the server key goes."""
+def _preferred(value, allowed):
+    # A preference the tenant no longer allows falls back to the tenant's default, silently.
+    return value if value and value in allowed else None
+
+
+def session_config_resolve(*, speech_settings, requested, preference=None):
+    """Apply the tenant's rules to the request: the client never picks where the server key goes.
+
+    Model and voice: the request's, else the user's preference while the tenant allows it, else the tenant's.
+    """
     endpoint = speech_settings.effective_endpoint
     if requested.endpoint and requested.endpoint.rstrip("/") != endpoint.rstrip("/"):
         raise errors.EndpointNotAllowed()
-    model = requested.model or speech_settings.model
-    if model not in speech_settings.effective_allowed_models:
+    allowed_models, allowed_voices = speech_settings.effective_allowed_models, speech_settings.effective_allowed_voices
+    model = requested.model or _preferred(getattr(preference, "model", None), allowed_models) or speech_settings.model
+    if model not in allowed_models:
         raise errors.ModelNotAllowed(f"Model {model!r} is not allowed for this tenant.")
-    voice = requested.voice or speech_settings.voice
-    if voice not in speech_settings.effective_allowed_voices:
+    voice = requested.voice or _preferred(getattr(preference, "voice", None), allowed_voices) or speech_settings.voice
+    if voice not in allowed_voices:
         raise errors.VoiceNotAllowed(f"Voice {voice!r} is not allowed for this tenant.")
     return SessionConfig(
         model=model,
@@ -79,14 +88,15 @@ def provider_credential_get(*, speech_settings, provider):
     return credential
 
 
-def realtime_session_create(*, speech_settings, actor, requested):
+def realtime_session_create(*, speech_settings, actor, requested, preference=None):
     """Mint an ephemeral provider session for `actor` under the tenant's `speech_settings`."""
     started = time.monotonic()
     model = requested.model or speech_settings.model
     voice = requested.voice or speech_settings.voice
     error_code = upstream_started = upstream_seconds = None
     try:
-        config = session_config_resolve(speech_settings=speech_settings, requested=requested)
+        config = session_config_resolve(speech_settings=speech_settings, requested=requested, preference=preference)
+        model, voice = config.model, config.voice
         provider = speech_settings.get_provider()
         api_key = provider_credential_get(speech_settings=speech_settings, provider=provider)
         upstream_started = time.monotonic()

@@ -41,3 +41,14 @@ def chat(request):
     # The page may talk to this gateway and to the tenant's provider, nowhere else.
     response._csp_update = {"connect-src": [_origin(provider.calls_url(speech_settings.effective_endpoint))]}
     return response
+
+
+def docs_csp(view):
+    """The API reference page (Swagger UI) starts with an inline script: allow that, on that page only."""
+
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response._csp_update = {"script-src": ["'unsafe-inline'"], "style-src": ["'unsafe-inline'"]}
+        return response
+
+    return wrapped

@@ -99,7 +99,8 @@ class LocalRealtimeServer:
             return {
                 "calls": len(self.calls),
                 "tasks": len(asyncio.all_tasks()) - 1,
-                "peer_connections": sum(isinstance(o, RTCPeerConnection) for o in gc.get_objects()),
+                # type(), not isinstance(): the latter dereferences weak proxies, which may be dead.
+                "peer_connections": sum(type(o) is RTCPeerConnection for o in gc.get_objects()),
             }
 
         counts = self.run(count())

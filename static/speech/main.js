@@ -1,3 +1,4 @@
+import { SettingsPanel } from '../js/settings.js';
 import { ChatView } from './chat-view.js';
 import { SpeechStore } from './speech-store.js';
 
@@ -9,3 +10,8 @@ const store = new SpeechStore({
   negotiationAttempts: Number(root.dataset.negotiationAttempts),
 });
 new ChatView(root, store);
+
+const settings = document.getElementById('settings');
+if (settings) {
+  new SettingsPanel(settings, store).start().catch((error) => console.error('[settings]', error));
+}

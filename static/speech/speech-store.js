@@ -27,10 +27,15 @@ export class SpeechStore extends EventTarget {
   #microphone = null;
   #generation = 0;
   #typed = 0;
+  #deviceId = '';
+  #turnMode = 'voice_activity'; // or 'push_to_talk'
+  #voiceActivity = { type: 'server_vad' }; // the session's own turn detection, restored after push-to-talk
   #state = {
     status: 'idle', // idle | connecting | connected | failed
     detail: '',
     muted: false,
+    turnMode: 'voice_activity',
+    talking: false,
     listening: false,
     speaking: false,
     connectMs: null,
@@ -67,7 +72,9 @@ export class SpeechStore extends EventTarget {
     const generation = ++this.#generation;
     const started = performance.now();
     this.#update({ status: 'connecting', detail: 'Connecting…', connectMs: null, listening: false, speaking: false });
-    const microphone = this.#media.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
+    const audio = { echoCancellation: true, noiseSuppression: true };
+    if (this.#deviceId) audio.deviceId = { exact: this.#deviceId };
+    const microphone = this.#media.getUserMedia({ audio });
     microphone.catch(() => {}); // reported where it is awaited
     try {
       for (let attempt = 1; ; attempt += 1) {
@@ -118,6 +125,42 @@ export class SpeechStore extends EventTarget {
     this.#update({ muted });
   }
 
+  /** The microphone for the next connect ('' for the browser's default). */
+  setMicrophoneDevice(deviceId) {
+    this.#deviceId = deviceId || '';
+  }
+
+  /**
+   * Voice activity (the provider detects turns) or push-to-talk (hold a button); applies at once.
+   * @param {'voice_activity' | 'push_to_talk'} mode
+   */
+  setTurnMode(mode) {
+    this.#turnMode = mode === 'push_to_talk' ? 'push_to_talk' : 'voice_activity';
+    this.#update({ turnMode: this.#turnMode, talking: false });
+    this.#sendTurnDetection();
+  }
+
+  /** Push-to-talk: the user starts holding the button. */
+  startTalking() {
+    if (this.#turnMode !== 'push_to_talk' || !this.#call) return;
+    this.#call.send({ type: 'input_audio_buffer.clear' });
+    this.#update({ talking: true });
+  }
+
+  /** Push-to-talk: the user lets go; what they said is committed and answered. */
+  stopTalking() {
+    if (!this.#state.talking || !this.#call) return;
+    this.#call.send({ type: 'input_audio_buffer.commit' });
+    this.#call.send({ type: 'response.create' });
+    this.#update({ talking: false });
+  }
+
+  #sendTurnDetection() {
+    if (!this.#call) return;
+    const turnDetection = this.#turnMode === 'push_to_talk' ? null : this.#voiceActivity;
+    this.#call.send({ type: 'session.update', session: { type: 'realtime', audio: { input: { turn_detection: turnDetection } } } });
+  }
+
   /**
    * Adds a typed message to the conversation and asks for an answer.
    * @param {string} text
@@ -164,9 +207,13 @@ export class SpeechStore extends EventTarget {
   #handleEvent(event) {
     this.#log.debug(`[speech] event ${event.type}`);
     switch (event.type) {
-      case 'session.created':
+      case 'session.created': {
         this.#log.info('[speech] session created');
+        const detection = event.session?.audio?.input?.turn_detection;
+        if (detection) this.#voiceActivity = detection;
+        if (this.#turnMode === 'push_to_talk') this.#sendTurnDetection();
         break;
+      }
       case 'input_audio_buffer.speech_started':
         this.#update({ listening: true });
         break;

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from settings_admin.models import SpeechSettings, Tenant
+from settings_admin.services import speech_settings_update
 
 # option name -> model field; list-valued options are comma separated
 FIELDS = {
@@ -73,17 +74,12 @@ class Command(BaseCommand):
     def handle(self, *args, tenant, create, name, **options):
         speech_settings = self._load(tenant, create=create, name=name)
         changes = {FIELDS[key]: value for key, value in options.items() if key in FIELDS and value is not None}
-        if "provider" in changes and changes["provider"] != speech_settings.provider:
-            self._adopt_provider_defaults(speech_settings, changes)
-        for field, value in changes.items():
-            setattr(speech_settings, field, value)
         if changes:
             try:
-                speech_settings.full_clean()
+                speech_settings_update(speech_settings=speech_settings, changes=changes)
             except ValidationError as exc:
                 lines = [f"  {field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()]
                 raise CommandError("Invalid settings:\n" + "\n".join(lines)) from None
-            speech_settings.save()
             self.stdout.write(self.style.SUCCESS(f"Saved speech settings of {speech_settings.tenant.slug}."))
         for notice in speech_settings.warnings():
             self.stderr.write(self.style.WARNING(f"Warning: {notice}"))
@@ -105,18 +101,3 @@ class Command(BaseCommand):
             tenant.save()
         speech_settings, _ = SpeechSettings.objects.get_or_create(tenant=tenant)
         return speech_settings
-
-    def _adopt_provider_defaults(self, speech_settings, changes):
-        """A new provider brings its own defaults for what the command does not set."""
-        from settings_admin.registry import ProviderNotFound, registry
-
-        try:
-            provider = registry.get(changes["provider"])
-        except ProviderNotFound:
-            return  # full_clean reports it
-        changes.setdefault("model", provider.default_model)
-        changes.setdefault("voice", provider.default_voice)
-        changes.setdefault("endpoint", "")
-        changes.setdefault("allowed_models", [])
-        changes.setdefault("allowed_voices", [])
-        changes.setdefault("options", {})
