@@ -198,6 +198,7 @@ SPEECH_PROVIDERS = env.list(
     "SPEECH_PROVIDERS",
     default=[
         "speech.providers.openai_realtime.OpenAIRealtimeProvider",
+        "speech.providers.azure_openai.AzureOpenAIProvider",
         "speech.providers.local.LocalRealtimeProvider",
     ],
 )

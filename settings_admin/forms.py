@@ -1,8 +1,33 @@
 from django import forms
+from django.utils.html import format_html, format_html_join
 
 from .models import SpeechSettings
 from .registry import ProviderNotFound, registry
 from .secrets import SecretsError, credential_delete, credential_set, get_backend
+
+
+class SuggestingTextInput(forms.TextInput):
+    """A text box offering suggestions (an HTML datalist) while accepting any value."""
+
+    def __init__(self, suggestions, attrs=None):
+        super().__init__(attrs)
+        self.suggestions = suggestions
+
+    def render(self, name, value, attrs=None, renderer=None):
+        list_id = f"{(attrs or {}).get('id', name)}-suggestions"
+        field = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}">', ((s,) for s in self.suggestions))
+        return format_html('{}<datalist id="{}">{}</datalist>', field, list_id, options)
+
+
+class CommaSeparatedField(forms.CharField):
+    """A list of names, typed as "a, b, c"."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        return [item.strip() for item in (super().to_python(value) or "").split(",") if item.strip()]
 
 
 def _catalog_choices(attribute):
@@ -49,12 +74,18 @@ class SpeechSettingsForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["provider"] = forms.ChoiceField(choices=registry.as_choices())
-        self.fields["model"] = forms.ChoiceField(choices=_catalog_choices("models"))
+        known_models = sorted({m for provider in registry.all() for m in provider.models})
+        self.fields["model"] = forms.CharField(
+            max_length=100,
+            widget=SuggestingTextInput(known_models),
+            help_text="A model of the provider (for Azure OpenAI: your deployment's name).",
+        )
         self.fields["voice"] = forms.ChoiceField(choices=_catalog_choices("voices"))
-        self.fields["allowed_models"] = forms.MultipleChoiceField(
-            choices=_catalog_choices("models"),
+        self.fields["allowed_models"] = CommaSeparatedField(
             required=False,
-            help_text=SpeechSettings._meta.get_field("allowed_models").help_text,
+            max_length=2000,
+            widget=SuggestingTextInput(known_models),
+            help_text=SpeechSettings._meta.get_field("allowed_models").help_text + " Comma separated.",
         )
         if not get_backend().writable:
             for name in ("api_key", "clear_api_key"):

@@ -121,6 +121,11 @@ class TurnDetection(models.TextChoices):
     NONE = "none", "None (push-to-talk)"
 
 
+class WebRTCMode(models.TextChoices):
+    DIRECT = "direct", "Direct: the browser gets a short-lived client secret"
+    UNIFIED = "unified", "Unified: the gateway relays the browser's offer; the browser holds no secret"
+
+
 class SpeechSettings(models.Model):
     """How a tenant's sessions are minted. Holds a reference to the credential, never the key."""
 
@@ -151,6 +156,7 @@ class SpeechSettings(models.Model):
         validators=[MinValueValidator(SECRET_TTL_MIN), MaxValueValidator(SECRET_TTL_MAX)],
     )
     options = models.JSONField(default=dict, blank=True, help_text="Provider-specific options.")
+    webrtc_mode = models.CharField("WebRTC mode", max_length=10, choices=WebRTCMode.choices, default=WebRTCMode.DIRECT)
     credential_ref = models.CharField(
         "credential reference",
         max_length=255,
@@ -191,18 +197,26 @@ class SpeechSettings(models.Model):
         except ProviderNotFound:
             raise ValidationError({"provider": f"Unknown provider {self.provider!r}."}) from None
         errors = {}
-        if self.model not in provider.models:
-            errors["model"] = f"{self.model!r} is not a model of {provider.name}."
-        if self.voice not in provider.voices:
-            errors["voice"] = f"{self.voice!r} is not a voice of {provider.name}."
-        for field, catalog in (("allowed_models", provider.models), ("allowed_voices", provider.voices)):
+        if problem := provider.model_problem(self.model):
+            errors["model"] = problem
+        if problem := provider.voice_problem(self.voice):
+            errors["voice"] = problem
+        for field, problem_of in (
+            ("allowed_models", provider.model_problem),
+            ("allowed_voices", provider.voice_problem),
+        ):
             value = getattr(self, field)
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
                 errors[field] = "Give a list of names."
-            elif unknown := sorted(set(value) - set(catalog)):
-                errors[field] = f"Not offered by {provider.name}: {', '.join(unknown)}."
-        if self.endpoint and (problem := provider.endpoint_problem(self.endpoint)):
+            elif problems := [problem for item in value if (problem := problem_of(item))]:
+                errors[field] = " ".join(problems)
+        options = self.options if isinstance(self.options, dict) else {}
+        if self.endpoint and (problem := provider.endpoint_problem(self.endpoint, options)):
             errors["endpoint"] = problem
+        elif not self.endpoint and not provider.default_endpoint:
+            errors["endpoint"] = f"{provider.name} has no default endpoint: give your resource's."
+        if self.webrtc_mode == WebRTCMode.UNIFIED and not provider.supports_unified:
+            errors["webrtc_mode"] = f"{provider.name} does not support the unified interface."
         if not isinstance(self.options, dict):
             errors["options"] = "Give a JSON object."
         else:
@@ -225,6 +239,8 @@ class SpeechSettings(models.Model):
             notices.append(f"Model {self.model!r}: {reason}")
         if reason := provider.retired_endpoints.get(self.endpoint):
             notices.append(f"Endpoint {self.endpoint}: {reason}")
+        if isinstance(self.options, dict):
+            notices.extend(provider.option_warnings(self.options))
         return notices
 
 

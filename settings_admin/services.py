@@ -3,11 +3,6 @@ from django.db import transaction
 from .models import SettingsChange
 from .registry import ProviderNotFound, registry
 
-EDITABLE_FIELDS = (
-    "provider", "model", "voice", "endpoint", "allowed_models", "allowed_voices", "instructions",
-    "turn_detection", "input_transcription_model", "secret_ttl_seconds", "options", "credential_ref",
-)  # fmt: skip
-
 
 def provider_defaults_adopt(*, speech_settings, changes):
     """A change of provider brings the new provider's defaults for what `changes` does not set."""

@@ -1,21 +1,32 @@
 from django.core.exceptions import ValidationError as ModelValidationError
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from settings_admin.models import TenantAPIKey, TurnDetection, TurnMode, UserPreference
+from settings_admin.models import TenantAPIKey, TurnDetection, TurnMode, UserPreference, WebRTCMode
 from settings_admin.registry import registry
 from settings_admin.secrets import credential_status
 from settings_admin.selectors import user_preference_get
 from settings_admin.services import speech_settings_update
 
 from . import errors, metrics
+from .parsers import SDPParser
 from .permissions import CanManageSettings, CanMintSessions
 from .schema import error_responses
 from .serializers import StrictSerializer, StringField, serializer_field_schema
-from .services import Actor, SessionRequest, realtime_session_create
+from .services import (
+    Actor,
+    SessionRequest,
+    realtime_call_create,
+    realtime_session_create,
+    session_config_resolve,
+)
 from .tenancy import speech_settings_for_request, user_role
 from .throttling import SESSION_THROTTLES, TelemetryRateThrottle, client_ip
 
@@ -28,11 +39,48 @@ def actor_for(request):
     )
 
 
+SESSION_ERRORS = (
+    "not_a_member", "api_key_wrong_tenant", "tenant_not_found", "model_not_allowed", "voice_not_allowed",
+    "endpoint_not_allowed", "rate_limited", "credentials_missing", "secrets_unavailable", "secrets_auth_failed",
+    "provider_auth_failed", "provider_rejected", "provider_unavailable", "provider_bad_response",
+    "provider_rate_limited", "provider_timeout",
+)  # fmt: skip
+
+
+def _preference(request, speech_settings):
+    if not request.user.is_authenticated:
+        return None
+    return user_preference_get(user_id=request.user.pk, tenant_id=speech_settings.tenant_id)
+
+
+def _unified_payload(speech_settings, requested, preference):
+    """In unified mode nothing is minted: the payload points the browser at the gateway's relay."""
+    config = session_config_resolve(speech_settings=speech_settings, requested=requested, preference=preference)
+    provider = speech_settings.get_provider()
+    query = urlencode({"model": config.model, "voice": config.voice})
+    return {
+        "provider": provider.id,
+        "model": config.model,
+        "voice": config.voice,
+        "client_secret": None,
+        "webrtc": {
+            "url": f"{reverse('api-realtime-call')}?{query}",
+            "data_channel": provider.data_channel,
+            "codecs": list(provider.codecs),
+        },
+        "session": {},
+    }
+
+
 class RealtimeSessionApi(APIView):
     """POST /realtime_session: mint a short-lived client secret for the browser."""
 
     permission_classes = [CanMintSessions]
     throttle_classes = SESSION_THROTTLES
+
+    def counts_against_limits(self, request):
+        # In unified mode this answer mints nothing; the relayed call is what counts.
+        return speech_settings_for_request(request).webrtc_mode != WebRTCMode.UNIFIED
 
     class InputSerializer(StrictSerializer):
         model = StringField(required=False, max_length=100, help_text="One of the tenant's allowed models.")
@@ -49,59 +97,90 @@ class RealtimeSessionApi(APIView):
         webrtc = serializers.SerializerMethodField()
         session = serializers.JSONField(source="minted.session", help_text="The provider's session configuration.")
 
-        def get_client_secret(self, payload) -> dict[str, str | int]:
+        def get_client_secret(self, payload) -> dict[str, str | int] | None:
             return {"value": payload.minted.client_secret, "expires_at": payload.minted.expires_at}
 
-        def get_webrtc(self, payload) -> dict[str, str]:
-            return {"url": payload.minted.webrtc_url, "data_channel": payload.minted.data_channel}
+        def get_webrtc(self, payload) -> dict[str, str | list[str]]:
+            return {
+                "url": payload.minted.webrtc_url,
+                "data_channel": payload.minted.data_channel,
+                "codecs": list(payload.minted.codecs),
+            }
 
     @extend_schema(
         operation_id="realtime_session_create",
         summary="Mint a realtime session",
-        description="Answers a short-lived client secret and where to negotiate WebRTC with it. Never the key.",
+        description=(
+            "Answers a short-lived client secret and where to negotiate WebRTC with it; never the key. "
+            "For a tenant in unified mode, `client_secret` is null and `webrtc.url` is the gateway's "
+            "relay (POST the SDP offer there with the same credentials)."
+        ),
         request=InputSerializer,
-        responses={
-            200: OutputSerializer,
-            **error_responses(
-                "not_a_member",
-                "api_key_wrong_tenant",
-                "tenant_not_found",
-                "model_not_allowed",
-                "voice_not_allowed",
-                "endpoint_not_allowed",
-                "rate_limited",
-                "credentials_missing",
-                "secrets_unavailable",
-                "secrets_auth_failed",
-                "provider_auth_failed",
-                "provider_rejected",
-                "provider_unavailable",
-                "provider_bad_response",
-                "provider_rate_limited",
-                "provider_timeout",
-            ),  # fmt: skip
-        },
+        responses={200: OutputSerializer, **error_responses(*SESSION_ERRORS)},
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         speech_settings = speech_settings_for_request(request)
-        preference = (
-            user_preference_get(user_id=request.user.pk, tenant_id=speech_settings.tenant_id)
-            if request.user.is_authenticated
-            else None
-        )
+        requested = SessionRequest(**serializer.validated_data)
+        preference = _preference(request, speech_settings)
+        if speech_settings.webrtc_mode == WebRTCMode.UNIFIED:
+            return Response(_unified_payload(speech_settings, requested, preference))
         payload = realtime_session_create(
-            speech_settings=speech_settings,
-            actor=actor_for(request),
-            requested=SessionRequest(**serializer.validated_data),
-            preference=preference,
+            speech_settings=speech_settings, actor=actor_for(request), requested=requested, preference=preference
         )
         return Response(self.OutputSerializer(payload).data)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = "no-store"  # the answer carries a secret
+        return response
+
+
+class RealtimeCallApi(APIView):
+    """POST /api/v1/realtime_call: the unified interface. The gateway posts the browser's SDP offer to the
+    provider with the server key and answers the provider's SDP answer; the browser holds no secret."""
+
+    permission_classes = [CanMintSessions]
+    throttle_classes = SESSION_THROTTLES
+    parser_classes = [SDPParser]
+
+    class QuerySerializer(StrictSerializer):
+        model = StringField(required=False, max_length=100)
+        voice = StringField(required=False, max_length=64)
+
+    @extend_schema(
+        operation_id="realtime_call_create",
+        summary="Relay a WebRTC offer (unified interface)",
+        parameters=[
+            OpenApiParameter("model", OpenApiTypes.STR, description="One of the tenant's allowed models."),
+            OpenApiParameter("voice", OpenApiTypes.STR, description="One of the tenant's allowed voices."),
+        ],
+        request={"application/sdp": OpenApiTypes.STR},
+        responses={
+            (201, "application/sdp"): OpenApiResponse(
+                OpenApiTypes.STR, description="The provider's SDP answer; X-Realtime-Call-Id names the call."
+            ),
+            **error_responses(*SESSION_ERRORS, "unified_mode_off"),
+        },
+    )
+    def post(self, request):
+        query = self.QuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        offer = request.data
+        if not isinstance(offer, str):
+            raise exceptions.ParseError("Send the SDP offer as application/sdp.")
+        speech_settings = speech_settings_for_request(request)
+        call = realtime_call_create(
+            speech_settings=speech_settings,
+            actor=actor_for(request),
+            requested=SessionRequest(**query.validated_data),
+            offer_sdp=offer,
+            preference=_preference(request, speech_settings),
+        )
+        response = HttpResponse(call.answer_sdp, status=201, content_type="application/sdp")
+        response["X-Realtime-Call-Id"] = call.call_id
+        response["Cache-Control"] = "no-store"
         return response
 
 
@@ -191,6 +270,7 @@ class SpeechSettingsApi(APIView):
         input_transcription_model = serializers.CharField()
         secret_ttl_seconds = serializers.IntegerField()
         options = serializers.DictField()
+        webrtc_mode = serializers.ChoiceField(choices=WebRTCMode.choices)
         credential = serializers.SerializerMethodField(help_text="Whether the provider key resolves; never the key.")
         warnings = serializers.ListField(child=serializers.CharField(), help_text="Retired or deprecated values.")
 
@@ -212,6 +292,7 @@ class SpeechSettingsApi(APIView):
         input_transcription_model = serializers.CharField(required=False, allow_blank=True, max_length=100)
         secret_ttl_seconds = serializers.IntegerField(required=False, min_value=10, max_value=7200)
         options = serializers.DictField(required=False)
+        webrtc_mode = serializers.ChoiceField(choices=WebRTCMode.choices, required=False)
 
     @extend_schema(
         operation_id="speech_settings_retrieve",

@@ -44,6 +44,11 @@ class RequestTooLarge(SpeechError):
     message = "The request body is too large."
 
 
+class UnifiedModeOff(SpeechError):
+    status, code = 409, "unified_mode_off"
+    message = "This tenant does not relay offers: mint a session at /api/v1/realtime_session instead."
+
+
 class ModelNotAllowed(SpeechError):
     status, code = 400, "model_not_allowed"
     message = "This model is not allowed for this tenant."

@@ -1,6 +1,6 @@
 from django.conf import settings
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import BaseParser, JSONParser
 
 from . import errors
 
@@ -19,3 +19,21 @@ class LimitedJSONParser(JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
+
+
+MAX_SDP_BYTES = 64 * 1024
+
+
+class SDPParser(BaseParser):
+    """An SDP offer (application/sdp) as text, at most 64 KiB."""
+
+    media_type = "application/sdp"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        body = stream.read(MAX_SDP_BYTES + 1) if stream is not None else b""
+        if len(body) > MAX_SDP_BYTES:
+            raise errors.RequestTooLarge("The SDP offer is larger than 64 KiB.")
+        text = body.decode("utf-8", "replace")
+        if not text.startswith("v="):
+            raise ParseError("The body is not an SDP offer.")
+        return text

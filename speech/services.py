@@ -1,7 +1,10 @@
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 
+from settings_admin.models import WebRTCMode
 from settings_admin.secrets import SecretsAuthError, SecretsError, credential_get
 
 from . import errors, metrics
@@ -88,20 +91,22 @@ def provider_credential_get(*, speech_settings, provider):
     return credential
 
 
-def realtime_session_create(*, speech_settings, actor, requested, preference=None):
-    """Mint an ephemeral provider session for `actor` under the tenant's `speech_settings`."""
+@contextmanager
+def session_attempt(*, speech_settings, actor, requested):
+    """Times one attempt and records it once: a log line, the metrics and an audit row.
+
+    The body sets attempt.model / attempt.voice once resolved, and attempt.upstream_started
+    when it starts talking to the provider.
+    """
+    attempt = SimpleNamespace(
+        model=requested.model or speech_settings.model,
+        voice=requested.voice or speech_settings.voice,
+        upstream_started=None,
+    )
     started = time.monotonic()
-    model = requested.model or speech_settings.model
-    voice = requested.voice or speech_settings.voice
-    error_code = upstream_started = upstream_seconds = None
+    error_code = None
     try:
-        config = session_config_resolve(speech_settings=speech_settings, requested=requested, preference=preference)
-        model, voice = config.model, config.voice
-        provider = speech_settings.get_provider()
-        api_key = provider_credential_get(speech_settings=speech_settings, provider=provider)
-        upstream_started = time.monotonic()
-        minted = provider.create_session(api_key=api_key, config=config)
-        return SessionPayload(provider=provider.id, model=config.model, voice=config.voice, minted=minted)
+        yield attempt
     except errors.SpeechError as exc:
         error_code = exc.code
         raise
@@ -111,8 +116,7 @@ def realtime_session_create(*, speech_settings, actor, requested, preference=Non
     finally:
         finished = time.monotonic()
         duration_ms = (finished - started) * 1000
-        if upstream_started is not None:
-            upstream_seconds = finished - upstream_started
+        upstream_seconds = finished - attempt.upstream_started if attempt.upstream_started is not None else None
         outcome = Outcome.FAILURE if error_code else Outcome.SUCCESS
         metrics.session_observe(
             tenant=speech_settings.tenant.slug,
@@ -125,7 +129,7 @@ def realtime_session_create(*, speech_settings, actor, requested, preference=Non
             "realtime_session tenant=%s provider=%s model=%s outcome=%s error_code=%s duration_ms=%.1f actor=%s",
             speech_settings.tenant.slug,
             speech_settings.provider,
-            model,
+            attempt.model,
             outcome,
             error_code or "-",
             duration_ms,
@@ -133,7 +137,7 @@ def realtime_session_create(*, speech_settings, actor, requested, preference=Non
             extra={
                 "tenant": speech_settings.tenant.slug,
                 "provider": speech_settings.provider,
-                "model": model,
+                "model": attempt.model,
                 "outcome": outcome,
                 "error_code": error_code,
                 "duration_ms": round(duration_ms, 1),
@@ -144,10 +148,41 @@ def realtime_session_create(*, speech_settings, actor, requested, preference=Non
             user=actor.user,
             api_key=actor.api_key,
             provider=speech_settings.provider,
-            model=model,
-            voice=voice,
+            model=attempt.model[:100],
+            voice=attempt.voice[:64],
             outcome=outcome,
             error_code=error_code or "",
             duration_ms=round(duration_ms, 1),
             client_ip=actor.client_ip,
         )
+
+
+def _prepare(*, speech_settings, requested, preference, attempt):
+    config = session_config_resolve(speech_settings=speech_settings, requested=requested, preference=preference)
+    attempt.model, attempt.voice = config.model, config.voice
+    provider = speech_settings.get_provider()
+    api_key = provider_credential_get(speech_settings=speech_settings, provider=provider)
+    attempt.upstream_started = time.monotonic()
+    return provider, api_key, config
+
+
+def realtime_session_create(*, speech_settings, actor, requested, preference=None):
+    """Mint an ephemeral provider session for `actor` under the tenant's `speech_settings`."""
+    with session_attempt(speech_settings=speech_settings, actor=actor, requested=requested) as attempt:
+        provider, api_key, config = _prepare(
+            speech_settings=speech_settings, requested=requested, preference=preference, attempt=attempt
+        )
+        minted = provider.create_session(api_key=api_key, config=config)
+        return SessionPayload(provider=provider.id, model=config.model, voice=config.voice, minted=minted)
+
+
+def realtime_call_create(*, speech_settings, actor, requested, offer_sdp, preference=None):
+    """The unified interface: relay the browser's offer to the provider with the server key; the
+    browser never holds a secret. Returns the provider's ProviderCall."""
+    if speech_settings.webrtc_mode != WebRTCMode.UNIFIED:
+        raise errors.UnifiedModeOff()
+    with session_attempt(speech_settings=speech_settings, actor=actor, requested=requested) as attempt:
+        provider, api_key, config = _prepare(
+            speech_settings=speech_settings, requested=requested, preference=preference, attempt=attempt
+        )
+        return provider.create_call(api_key=api_key, config=config, offer_sdp=offer_sdp)

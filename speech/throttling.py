@@ -31,6 +31,8 @@ class SharedCacheThrottle(BaseThrottle):
         return type(self).__name__
 
     def allow_request(self, request, view):
+        if not getattr(view, "counts_against_limits", lambda request: True)(request):
+            return True
         rate, subject = self.rate(request), self.subject(request)
         if not rate or subject is None:
             return True

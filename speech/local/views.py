@@ -95,20 +95,40 @@ def client_secrets(request):
     return with_cors(JsonResponse({"value": value, "expires_at": expires_at, "session": session}))
 
 
+def _unified_offer(request):
+    """The unified interface: the server key, and multipart `sdp` + `session` fields. (offer, session) or an error."""
+    if not request.content_type.startswith("multipart/form-data"):
+        return None, openai_error(400, "Send multipart/form-data with sdp and session.", code="invalid_content_type")
+    offer = request.POST.get("sdp", "")
+    try:
+        requested = json.loads(request.POST.get("session") or "{}")
+    except ValueError:
+        return None, openai_error(400, "session is not valid JSON.", code="invalid_json", param="session")
+    parsed, problem = _session_from_request({"session": requested})
+    return (offer, parsed[0] if parsed else None), problem
+
+
 @csrf_exempt
 @require_http_methods(["POST", "OPTIONS"])
 def calls(request):
     if request.method == "OPTIONS":
         return preflight()
-    session = client_secret_session(bearer(request))
-    if session is None:
-        return openai_error(401, "The client secret is missing, invalid or expired.", code="invalid_api_key")
-    if request.content_type != "application/sdp":
-        return openai_error(400, "Send the SDP offer as application/sdp.", code="invalid_content_type")
     if len(request.body) > MAX_SDP_BYTES:
         return openai_error(400, "The SDP offer is too large.", code="invalid_value")
+    if constant_time_compare(bearer(request), local_api_key()):
+        unified, problem = _unified_offer(request)
+        if problem:
+            return problem
+        offer, session = unified
+    else:
+        session = client_secret_session(bearer(request))
+        if session is None:
+            return openai_error(401, "The client secret is missing, invalid or expired.", code="invalid_api_key")
+        if request.content_type != "application/sdp":
+            return openai_error(400, "Send the SDP offer as application/sdp.", code="invalid_content_type")
+        offer = request.body.decode("utf-8", "replace")
     try:
-        call_id, answer = server.answer(offer_sdp=request.body.decode("utf-8", "replace"), session=session)
+        call_id, answer = server.answer(offer_sdp=offer, session=session)
     except CallLimitReached:
         return openai_error(429, "Too many concurrent calls on the local provider.", code="rate_limit_exceeded",
                             type_="rate_limit_error")  # fmt: skip

@@ -35,6 +35,15 @@ class ProviderSession:
     webrtc_url: str
     data_channel: str
     session: dict
+    codecs: tuple = ("opus",)
+
+
+@dataclass(frozen=True)
+class ProviderCall:
+    """The unified interface: the provider's SDP answer to an offer the gateway relayed, and the call's id."""
+
+    answer_sdp: str
+    call_id: str
 
 
 class NoOptions(StrictSerializer):
@@ -64,10 +73,13 @@ class RealtimeProvider:
     # The environment variable the environment secrets backend reads.
     credential_env = ""
     data_channel = "oai-events"
+    codecs = ("opus",)
     options_serializer = NoOptions
+    # Whether the provider can take the browser's offer from the gateway (the unified interface).
+    supports_unified = False
 
-    def endpoint_problem(self, url):
-        """Why `url` cannot serve as this provider's endpoint, or None when it can."""
+    def endpoint_problem(self, url, options=None):
+        """Why `url` cannot serve as this provider's endpoint (with these options), or None when it can."""
         try:
             parts = urlsplit(url)
             host = parts.hostname or ""
@@ -82,10 +94,25 @@ class RealtimeProvider:
             return "The endpoint must use https:// (http:// only on loopback hosts)."
         return None
 
+    def model_problem(self, model):
+        """Why `model` cannot be used with this provider, or None. Default: it must be in the catalog."""
+        return None if model in self.models else f"{model!r} is not a model of {self.name}."
+
+    def voice_problem(self, voice):
+        return None if voice in self.voices else f"{voice!r} is not a voice of {self.name}."
+
+    def option_warnings(self, options):
+        """Notices about options that still work but are deprecated (shown in admin)."""
+        return []
+
     def fallback_credential(self):
         """A credential to use when the secrets backend has none (the local provider has one)."""
         return None
 
     def create_session(self, *, api_key, config):
         """Mint an ephemeral session; return a ProviderSession or raise a speech.errors.SpeechError."""
+        raise NotImplementedError
+
+    def create_call(self, *, api_key, config, offer_sdp):
+        """The unified interface: post the browser's offer with the server key; return a ProviderCall."""
         raise NotImplementedError

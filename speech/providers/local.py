@@ -27,6 +27,7 @@ class LocalRealtimeProvider(OpenAIRealtimeProvider):
     retired_endpoints = {}
     credential_env = "LOCAL_REALTIME_API_KEY"
     options_serializer = NoOptions
+    supports_unified = True
 
     @property
     def default_endpoint(self):

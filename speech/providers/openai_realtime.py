@@ -1,6 +1,12 @@
-"""OpenAI Realtime, GA interface (POST /v1/realtime/client_secrets, SDP to /v1/realtime/calls)."""
+"""OpenAI Realtime. GA interface: POST /v1/realtime/client_secrets, SDP to /v1/realtime/calls.
 
+The retired beta shape (POST /v1/realtime/sessions, OpenAI-Beta header, SDP to ?model=) stays
+as an explicit, deprecated option for compatible servers that still speak it.
+"""
+
+import json
 import logging
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -9,16 +15,24 @@ from rest_framework import serializers
 
 from .. import errors
 from ..serializers import StrictSerializer
-from .base import ProviderSession, RealtimeProvider
+from .base import ProviderCall, ProviderSession, RealtimeProvider
 
 logger = logging.getLogger(__name__)
 
 MINT_PATH = "/realtime/client_secrets"
 CALLS_PATH = "/realtime/calls"
+BETA_MINT_PATH = "/realtime/sessions"
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
+BETA_NOTICE = (
+    "The beta interface was retired by OpenAI in May 2026 (beta_api_shape_disabled); keep it only for "
+    "compatible servers that still speak it."
+)
 
 
 class OpenAIRealtimeOptions(StrictSerializer):
+    interface = serializers.ChoiceField(
+        choices=["ga", "beta"], required=False, help_text="ga (default), or beta: the retired shape, deprecated."
+    )
     noise_reduction = serializers.ChoiceField(choices=["near_field", "far_field"], required=False)
     speed = serializers.FloatField(min_value=0.25, max_value=1.5, required=False)
 
@@ -30,6 +44,13 @@ def _provider_error_code(response):
         return str(error.get("code") or error.get("type") or "")[:64]
     except (ValueError, AttributeError):
         return ""
+
+
+def _retry_after(response, default=5):
+    try:
+        return max(1, min(int(float(response.headers.get("Retry-After", default))), 3600))
+    except ValueError:
+        return default
 
 
 class OpenAIRealtimeProvider(RealtimeProvider):
@@ -68,6 +89,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
     }
     credential_env = "OPENAI_API_KEY"
     options_serializer = OpenAIRealtimeOptions
+    supports_unified = True
     pool_size = 64
 
     def __init__(self):
@@ -77,17 +99,30 @@ class OpenAIRealtimeProvider(RealtimeProvider):
         self.http.mount("https://", adapter)
         self.http.mount("http://", adapter)
 
-    def endpoint_problem(self, url):
+    # --- the catalog's rules ---------------------------------------------------------------
+
+    def endpoint_problem(self, url, options=None):
         problem = super().endpoint_problem(url)
-        if problem is None and url not in self.retired_endpoints and not url.rstrip("/").endswith(MINT_PATH):
-            problem = f"The endpoint must end with {MINT_PATH} (OpenAI's GA interface)."
-        return problem
+        if problem or url in self.retired_endpoints:
+            return problem
+        path = BETA_MINT_PATH if (options or {}).get("interface") == "beta" else MINT_PATH
+        if not url.rstrip("/").endswith(path):
+            return f"The endpoint must end with {path}."
+        return None
+
+    def option_warnings(self, options):
+        return [f"Interface 'beta': {BETA_NOTICE}"] if options.get("interface") == "beta" else []
+
+    # --- HTTP ----------------------------------------------------------------------------
+
+    def auth_headers(self, api_key, config):
+        return {"Authorization": f"Bearer {api_key}"}
 
     def calls_url(self, endpoint):
         return endpoint.rstrip("/").removesuffix(MINT_PATH) + CALLS_PATH
 
-    def request_body(self, config):
-        """The ClientSecretCreateParams body for `config`."""
+    def session_body(self, config):
+        """The GA session configuration (RealtimeSessionCreateRequestParam)."""
         audio_input = {
             "turn_detection": None if config.turn_detection == "none" else {"type": config.turn_detection},
         }
@@ -106,25 +141,82 @@ class OpenAIRealtimeProvider(RealtimeProvider):
         }
         if config.instructions:
             session["instructions"] = config.instructions
-        return {"expires_after": {"anchor": "created_at", "seconds": config.ttl_seconds}, "session": session}
+        return session
 
-    def create_session(self, *, api_key, config):
+    def request_body(self, config):
+        """The ClientSecretCreateParams body for `config`."""
+        return {
+            "expires_after": {"anchor": "created_at", "seconds": config.ttl_seconds},
+            "session": self.session_body(config),
+        }
+
+    def post(self, url, *, config, **kwargs):
         try:
-            response = self.http.post(
-                config.endpoint,
-                json=self.request_body(config),
-                headers={"Authorization": f"Bearer {api_key}"},
+            return self.http.post(
+                url,
                 timeout=(settings.SPEECH_PROVIDER_CONNECT_TIMEOUT, settings.SPEECH_PROVIDER_READ_TIMEOUT),
                 # The server key must never follow a redirect to another host.
                 allow_redirects=False,
+                **kwargs,
             )
         except requests.Timeout:
             raise errors.ProviderTimeout() from None
         except requests.RequestException as exc:
             logger.warning("provider=%s connection failed: %s", self.id, type(exc).__name__)
             raise errors.ProviderUnavailable() from None
+
+    def create_session(self, *, api_key, config):
+        if config.options.get("interface") == "beta":
+            return self._create_beta_session(api_key=api_key, config=config)
+        response = self.post(
+            config.endpoint, config=config, json=self.request_body(config), headers=self.auth_headers(api_key, config)
+        )
         self.raise_for_status(response)
-        return self.parse_session(response, config)
+        body = self.json_body(response)
+        return self.session_from(
+            value=body.get("value"), expires_at=body.get("expires_at"), session=body.get("session") or {},
+            webrtc_url=self.calls_url(config.endpoint),
+        )  # fmt: skip
+
+    def create_call(self, *, api_key, config, offer_sdp):
+        """The unified interface: multipart `sdp` + `session` to the calls endpoint, with the server key."""
+        files = {
+            "sdp": (None, offer_sdp, "application/sdp"),
+            "session": (None, json.dumps(self.session_body(config)), "application/json"),
+        }
+        headers = {**self.auth_headers(api_key, config), "Accept": "application/sdp"}
+        response = self.post(self.calls_url(config.endpoint), config=config, files=files, headers=headers)
+        self.raise_for_status(response)
+        answer = response.text
+        if not answer.startswith("v="):
+            raise errors.ProviderBadResponse()
+        return ProviderCall(answer_sdp=answer, call_id=response.headers.get("Location", "").rstrip("/").split("/")[-1])
+
+    def _create_beta_session(self, *, api_key, config):
+        body = {
+            "model": config.model,
+            "voice": config.voice,
+            "modalities": ["audio", "text"],
+            "turn_detection": None if config.turn_detection == "none" else {"type": config.turn_detection},
+        }
+        if config.instructions:
+            body["instructions"] = config.instructions
+        if config.input_transcription_model:
+            body["input_audio_transcription"] = {"model": config.input_transcription_model}
+        headers = {**self.auth_headers(api_key, config), "OpenAI-Beta": "realtime=v1"}
+        response = self.post(config.endpoint, config=config, json=body, headers=headers)
+        self.raise_for_status(response)
+        answer = self.json_body(response)
+        secret = answer.get("client_secret") or {}
+        base = config.endpoint.rstrip("/").removesuffix(BETA_MINT_PATH)
+        return self.session_from(
+            value=secret.get("value") if isinstance(secret, dict) else None,
+            expires_at=secret.get("expires_at") if isinstance(secret, dict) else None,
+            session={k: v for k, v in answer.items() if k != "client_secret"},
+            webrtc_url=f"{base}/realtime?model={quote(config.model)}",
+        )
+
+    # --- answers -------------------------------------------------------------------------
 
     def raise_for_status(self, response):
         if response.status_code in (200, 201):
@@ -139,26 +231,27 @@ class OpenAIRealtimeProvider(RealtimeProvider):
             raise errors.ProviderRejected(f"The provider refused the session request{detail}.")
         raise errors.ProviderUnavailable(f"The provider failed (HTTP {response.status_code}).")
 
-    def parse_session(self, response, config):
+    def json_body(self, response):
         try:
             body = response.json()
-            value, expires_at = body["value"], int(body["expires_at"])
-            session = body.get("session") or {}
-            if not isinstance(value, str) or not value or not isinstance(session, dict):
-                raise ValueError
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except ValueError:
             raise errors.ProviderBadResponse() from None
+        if not isinstance(body, dict):
+            raise errors.ProviderBadResponse()
+        return body
+
+    def session_from(self, *, value, expires_at, session, webrtc_url):
+        try:
+            expires_at = int(expires_at)
+        except (TypeError, ValueError):
+            raise errors.ProviderBadResponse() from None
+        if not isinstance(value, str) or not value or not isinstance(session, dict):
+            raise errors.ProviderBadResponse()
         return ProviderSession(
             client_secret=value,
             expires_at=expires_at,
-            webrtc_url=self.calls_url(config.endpoint),
+            webrtc_url=webrtc_url,
             data_channel=self.data_channel,
             session=session,
+            codecs=self.codecs,
         )
-
-
-def _retry_after(response, default=5):
-    try:
-        return max(1, min(int(float(response.headers.get("Retry-After", default))), 3600))
-    except ValueError:
-        return default

@@ -1,7 +1,10 @@
 /**
  * One WebRTC call to a realtime provider, described by the session payload alone
- * (SDP URL, data channel name), so nothing here names a provider.
+ * (SDP URL, data channel name, codecs, and whether a bearer secret is used), so nothing
+ * here names a provider.
  */
+
+import { csrfToken } from './session-client.js';
 
 export class NegotiationError extends Error {
   constructor(message, { status = 0 } = {}) {
@@ -31,6 +34,15 @@ function waitFor(target, eventName, predicate) {
     };
     target.addEventListener(eventName, check);
   });
+}
+
+/** Puts the payload's codecs (e.g. ["opus"]) first in the offer, where the browser supports that. */
+function preferCodecs(transceiver, codecs) {
+  if (!codecs?.length || !transceiver.setCodecPreferences || !RTCRtpReceiver.getCapabilities) return;
+  const available = RTCRtpReceiver.getCapabilities('audio')?.codecs || [];
+  const wanted = codecs.map((name) => `audio/${name}`.toLowerCase());
+  const first = available.filter((codec) => wanted.includes(codec.mimeType.toLowerCase()));
+  if (first.length) transceiver.setCodecPreferences([...first, ...available.filter((c) => !first.includes(c))]);
 }
 
 function logTransitions(pc, log) {
@@ -64,10 +76,11 @@ export function createCall({ onEvent, onConnectionState, onRemoteStream, log = c
     },
 
     /**
-     * Posts the SDP offer to the payload's WebRTC URL with its client secret and applies
-     * the answer. Resolves once the peer is connected and the data channel is open.
-     * The secret is read here and kept nowhere.
-     * @param {{client_secret: {value: string}, webrtc: {url: string, data_channel: string}}} session
+     * Posts the SDP offer to the payload's WebRTC URL and applies the answer. Resolves once the
+     * peer is connected and the data channel is open. With a client secret the offer goes to the
+     * provider as a bearer request (the secret is read here and kept nowhere); without one it goes
+     * to the gateway's relay with the page's own credentials (the unified interface).
+     * @param {{client_secret: ?{value: string}, webrtc: {url: string, data_channel: string, codecs?: string[]}}} session
      * @param {{timeoutMs: number}} options
      */
     async negotiate(session, { timeoutMs }) {
@@ -79,6 +92,7 @@ export function createCall({ onEvent, onConnectionState, onRemoteStream, log = c
           reject(new NegotiationTimeout(timeoutMs));
         }, timeoutMs);
       });
+      preferCodecs(transceiver, session.webrtc.codecs);
       channel = pc.createDataChannel(session.webrtc.data_channel);
       channel.addEventListener('message', (message) => {
         let event;
@@ -101,17 +115,17 @@ export function createCall({ onEvent, onConnectionState, onRemoteStream, log = c
           waitFor(pc, 'icegatheringstatechange', () => pc.iceGatheringState === 'complete'),
           new Promise((resolve) => setTimeout(resolve, ICE_GATHERING_WAIT_MS)),
         ]);
+        const headers = { 'Content-Type': 'application/sdp' };
+        const request = { method: 'POST', body: pc.localDescription.sdp, headers, signal: controller.signal };
+        if (session.client_secret) {
+          headers.Authorization = `Bearer ${session.client_secret.value}`;
+        } else {
+          headers['X-CSRFToken'] = csrfToken();
+          request.credentials = 'same-origin';
+        }
         let response;
         try {
-          response = await fetch(session.webrtc.url, {
-            method: 'POST',
-            body: pc.localDescription.sdp,
-            headers: {
-              Authorization: `Bearer ${session.client_secret.value}`,
-              'Content-Type': 'application/sdp',
-            },
-            signal: controller.signal,
-          });
+          response = await fetch(session.webrtc.url, request);
         } catch (error) {
           if (controller.signal.aborted) return;
           throw new NegotiationError(`The provider cannot be reached (${error.message}).`);

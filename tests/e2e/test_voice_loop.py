@@ -230,3 +230,18 @@ def test_muting_keeps_the_call_up(chat, settings):
     assert len(server.calls) == 1
     page.click("#mute")
     assert page.text_content("#mute") == "Mute"
+
+
+def test_the_unified_interface_connects_without_a_secret_in_the_page(chat):
+    from settings_admin.models import SpeechSettings
+
+    SpeechSettings.objects.filter(tenant__slug="default").update(webrtc_mode="unified")
+    page = chat.page
+    chat.log_in()
+    with page.expect_response(lambda r: r.url.endswith("/realtime_session")) as minted:
+        page.click("#connect")
+    assert minted.value.json()["client_secret"] is None
+    with page.expect_response(lambda r: "/api/v1/realtime_call" in r.url) as relayed:
+        chat.wait_connected()
+    assert relayed.value.status == 201
+    page.wait_for_selector("#transcript li[data-role=assistant]:has-text('Echo of')", timeout=15000)

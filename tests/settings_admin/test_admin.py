@@ -125,3 +125,42 @@ def test_creating_a_tenant_with_hostnames_and_settings(staff_client):
 
 def test_the_admin_never_offers_a_way_to_add_orphan_settings(staff_client):
     assert staff_client.get("/admin/settings_admin/speechsettings/add/").status_code == 403
+
+
+def test_an_azure_tenant_takes_a_deployment_name_and_warns_about_the_preview(staff_client, speech_settings):
+    response = staff_client.post(
+        change_url(speech_settings),
+        change_form_data(
+            speech_settings,
+            provider="azure_openai",
+            model="contoso-realtime",
+            endpoint="https://contoso.openai.azure.com/openai/realtimeapi/sessions",
+            options='{"interface": "preview", "region": "eastus2"}',
+            allowed_models="contoso-realtime, contoso-mini",
+        ),
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("preview interface is deprecated" in m for m in messages), response.content.decode()[-3000:]
+    speech_settings.refresh_from_db()
+    assert (speech_settings.provider, speech_settings.model) == ("azure_openai", "contoso-realtime")
+    assert speech_settings.allowed_models == ["contoso-realtime", "contoso-mini"]
+
+
+def test_the_openai_beta_interface_is_an_explicit_deprecated_option(staff_client, speech_settings):
+    response = staff_client.post(
+        change_url(speech_settings),
+        change_form_data(
+            speech_settings,
+            endpoint="https://compatible.example/v1/realtime/sessions",
+            options='{"interface": "beta"}',
+        ),
+        follow=True,
+    )
+    assert any("retired by OpenAI" in str(m) for m in response.context["messages"])
+
+
+def test_the_model_box_suggests_the_known_models(staff_client, speech_settings):
+    page = staff_client.get(change_url(speech_settings)).content.decode()
+    assert '<datalist id="id_model-suggestions">' in page
+    assert '<option value="gpt-realtime-2">' in page

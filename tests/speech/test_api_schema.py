@@ -51,6 +51,7 @@ def api_schema(db):
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
+schemathesis.serializer.alias("application/sdp", "text/plain")  # SDP offers are text
 
 
 @pytest.fixture

@@ -31,7 +31,11 @@ def test_mints_a_session_for_a_logged_in_user(logged_in_client, speech_settings,
     assert body["model"] == "gpt-realtime"
     assert body["voice"] == "verse"
     assert body["client_secret"] == {"value": "ek_test_secret_123", "expires_at": 1767225600}
-    assert body["webrtc"] == {"url": "https://api.openai.com/v1/realtime/calls", "data_channel": "oai-events"}
+    assert body["webrtc"] == {
+        "url": "https://api.openai.com/v1/realtime/calls",
+        "data_channel": "oai-events",
+        "codecs": ["opus"],
+    }
     assert body["session"]["model"] == "gpt-realtime"
     assert SERVER_KEY not in response.content.decode()
 

@@ -89,8 +89,10 @@ def test_an_expired_client_secret_is_refused(client):
     assert post_call(client, value).status_code == 401
 
 
-def test_the_server_key_is_not_a_client_secret(client):
-    assert post_call(client, local_api_key()).status_code == 401
+def test_the_server_key_opens_only_the_unified_multipart_call(client):
+    response = post_call(client, local_api_key())  # an SDP body, as a browser with a client secret sends
+    assert response.status_code == 400
+    assert openai_error_code(response) == "invalid_content_type"
 
 
 def test_calls_take_sdp_only(client, mint):
