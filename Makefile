@@ -12,7 +12,7 @@ export LOCAL_REALTIME_URL
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/speech_gateway
 SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run serve test test-scaleout lint schema system-deps install install-dev clean
+.PHONY: run serve test test-scaleout bench lint schema system-deps install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,8 @@ run: install
 serve: install
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	STATIC_FROM_SOURCE=false $(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	STATIC_FROM_SOURCE=false PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/var/prometheus} \
+	STATIC_FROM_SOURCE=false SPEECH_AUDIT_ASYNC=$${SPEECH_AUDIT_ASYNC:-true} \
+	  PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/var/prometheus} \
 	  BIND=$${BIND:-$(HOST):$(PORT)} $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi
 
 test: install-dev system-deps
@@ -57,6 +58,10 @@ test-scaleout: install-dev system-deps
 # Regenerate docs/openapi.yaml after changing the API (a test fails while it differs from the code).
 schema: install-dev
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+
+# The gateway's added latency, throughput and memory against a fake provider (docs/benchmark.md).
+bench: install-dev
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

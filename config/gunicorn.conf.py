@@ -7,7 +7,8 @@ import shutil
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+# More threads than clients you expect per worker: keep-alive connections do not spread evenly.
+threads = int(os.environ.get("GUNICORN_THREADS", "64"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5
@@ -30,3 +31,12 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):
+    # Rows the background audit writer still holds (SPEECH_AUDIT_ASYNC) go to the database first.
+    import sys
+
+    audit = sys.modules.get("speech.audit")  # loaded only in a worker that served a session
+    if audit is not None:
+        audit.writer.flush()

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "speech.request_id.RequestIdMiddleware",
+    "settings_admin.selectors.SettingsGenerationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,12 +92,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 if env.str("REDIS_URL", default=""):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.ReusingRedisCache",
             "LOCATION": env.str("REDIS_URL"),
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Each process's own copy of the tenant settings, keyed by a generation kept in "default" (bounded LRU).
+CACHES["local"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "settings-local",
+    "OPTIONS": {"MAX_ENTRIES": 10000},
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -139,6 +146,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Pages load only this site's own scripts and styles; the chat page adds its provider to connect-src.
 CONTENT_SECURITY_POLICY = {
+    # JSON and SDP answers are not documents: no policy to build for them.
+    "EXCLUDE_URL_PREFIXES": ["/api/v1/", "/realtime_session", "/local-realtime/", "/healthz", "/readyz", "/metrics"],
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
@@ -150,7 +159,7 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": ["'none'"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
-    }
+    },
 }
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -230,6 +239,8 @@ SPEECH_DEFAULT_TENANT = env.str("SPEECH_DEFAULT_TENANT", default="default")
 SPEECH_SETTINGS_CACHE_SECONDS = env.int("SPEECH_SETTINGS_CACHE_SECONDS", default=300)
 SPEECH_MAX_BODY_BYTES = env.int("SPEECH_MAX_BODY_BYTES", default=16 * 1024)
 SPEECH_AUDIT_RETENTION_DAYS = env.int("SPEECH_AUDIT_RETENTION_DAYS", default=90)
+# Write session audit rows from a background thread in batches (make serve turns it on; see speech/audit.py).
+SPEECH_AUDIT_ASYNC = env.bool("SPEECH_AUDIT_ASYNC", default=False)
 SPEECH_TELEMETRY_RATE = env.str("SPEECH_TELEMETRY_RATE", default="30/m")
 
 # prometheus-client's multiprocess mode (gunicorn): every process that imports the metrics needs the folder.

@@ -1,36 +1,72 @@
-"""Read paths for the gateway: cached lookups, so a request costs no database query once warm.
+"""Read paths for the gateway: a warm request costs one cache round trip and no database query.
 
-Cached values are keyed by a generation number that every change of a tenant, host name,
-settings row, membership or API key bumps, so a change reaches every worker sharing the
-cache (Redis in production) at once.
+Values are cached in each process (a bounded LRU, the "local" cache) under a generation number
+kept in the shared cache (Redis in production). Every change of a tenant, host name, settings
+row, membership, API key, preference or credential bumps the generation, so a change reaches
+every worker on its next request. The generation is read once per request.
 """
 
-from django.core.cache import cache
+import time
+from contextvars import ContextVar
+
+from django.core.cache import cache, caches
 
 from .conf import conf
 from .models import Membership, SpeechSettings, TenantAPIKey, TenantHostname, UserPreference
 
 GENERATION_KEY = "settings_admin:generation"
 MISSING = "missing"  # cached for "no such row", so misses are cheap too
+# Inside a request (see SettingsGenerationMiddleware) the generation is read once and kept here.
+_request_generation = ContextVar("settings_generation", default=None)
+_UNREAD = object()
 
 
 def _generation():
-    return cache.get_or_set(GENERATION_KEY, 1, timeout=None)
+    memo = _request_generation.get()
+    if memo is not None and memo is not _UNREAD:
+        return memo
+    # Started from the clock, so a flushed or restarted Redis never brings back an old generation.
+    generation = cache.get_or_set(GENERATION_KEY, time.time_ns, timeout=None)
+    if memo is _UNREAD:
+        _request_generation.set(generation)
+    return generation
 
 
 def settings_cache_invalidate():
     try:
         cache.incr(GENERATION_KEY)
     except ValueError:
-        cache.set(GENERATION_KEY, 2, timeout=None)
+        cache.set(GENERATION_KEY, time.time_ns(), timeout=None)
+    if _request_generation.get() is not None:
+        _request_generation.set(_UNREAD)
+
+
+class SettingsGenerationMiddleware:
+    """Reads the settings generation at most once per request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _request_generation.set(_UNREAD)
+        try:
+            return self.get_response(request)
+        finally:
+            _request_generation.reset(token)
+
+
+def settings_generation():
+    """The current generation: a version for anything derived from the settings (credential caches too)."""
+    return _generation()
 
 
 def _cached(name, compute):
     key = f"settings_admin:{_generation()}:{name}"
-    found = cache.get(key)
+    local = caches["local"]
+    found = local.get(key)
     if found is None:
         found = compute()
-        cache.set(key, MISSING if found is None else found, conf.SPEECH_SETTINGS_CACHE_SECONDS)
+        local.set(key, MISSING if found is None else found, conf.SPEECH_SETTINGS_CACHE_SECONDS)
     return None if found == MISSING else found
 
 
@@ -79,7 +115,7 @@ def membership_role(*, user_id, tenant_id):
 def api_key_get(*, raw_key):
     """The usable TenantAPIKey (with its tenant) for a raw key, or None (unknown, wrong, revoked, expired)."""
     prefix, _, _ = raw_key.partition(".")
-    if not prefix:
+    if not prefix or len(prefix) > 16:
         return None
     api_key = _cached(
         f"api-key:{prefix}",

@@ -8,7 +8,8 @@ from settings_admin.models import WebRTCMode
 from settings_admin.secrets import SecretsAuthError, SecretsError, credential_get
 
 from . import errors, metrics
-from .models import Outcome, SessionAudit
+from .audit import audit_record
+from .models import Outcome
 from .providers.base import ProviderSession, SessionConfig
 
 logger = logging.getLogger("speech.session")
@@ -143,7 +144,7 @@ def session_attempt(*, speech_settings, actor, requested):
                 "duration_ms": round(duration_ms, 1),
             },
         )
-        SessionAudit.objects.create(
+        audit_record(
             tenant_id=speech_settings.tenant_id,
             user=actor.user,
             api_key=actor.api_key,

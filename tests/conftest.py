@@ -2,7 +2,7 @@ import json
 
 import pytest
 import responses
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from settings_admin.models import Membership, SpeechSettings, Tenant
 from settings_admin.secrets import credentials
@@ -14,11 +14,11 @@ SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    cache.clear()
-    credentials.clear()
+    for each in (cache, caches["local"], credentials):
+        each.clear()
     yield
-    cache.clear()
-    credentials.clear()
+    for each in (cache, caches["local"], credentials):
+        each.clear()
 
 
 @pytest.fixture(scope="session")

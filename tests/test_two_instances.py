@@ -46,3 +46,76 @@ def test_two_instances_sharing_redis_enforce_one_rate_limit(tmp_path):
             server.wait(10)
         redis.Redis.from_url(REDIS_URL).flushdb()
     assert statuses == [200, 200, 200, 429, 429, 429]
+
+
+ROTATION_TENANT = """
+from settings_admin.models import SpeechSettings, Tenant, TenantAPIKey
+tenant = Tenant.objects.get(slug="default")
+SpeechSettings.objects.filter(tenant=tenant).update(
+    provider="openai_realtime", model="gpt-realtime", endpoint="http://127.0.0.1:{port}/v1/realtime/client_secrets")
+print(TenantAPIKey.objects.create_key(name="rotation", tenant=tenant)[1])
+"""
+
+
+def fingerprint(key):
+    import hashlib
+
+    return "sess_" + hashlib.sha256(f"Bearer {key}".encode()).hexdigest()[:12]
+
+
+def test_two_instances_see_a_key_rotation_together(tmp_path, vault_server, settings):
+    import subprocess
+    import sys
+
+    from settings_admin.registry import registry
+    from settings_admin.secrets import credential_set
+    from tests.servers import ROOT
+    from tests.vault_server import ROOT_TOKEN
+
+    require_redis(REDIS_URL)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    provider_port, ports = free_port(), [free_port(), free_port()]
+    fake = subprocess.Popen([sys.executable, "-m", "tests.bench.fake_provider", "--port", str(provider_port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL)  # fmt: skip
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": "shared-secret-key-of-both-instances-0123456789abcdef",
+        "VAULT_ADDR": vault_server.addr,
+        "VAULT_TOKEN": ROOT_TOKEN,
+        "SPEECH_SECRETS_CACHE_SECONDS": "3600",  # only the shared invalidation can make them read again
+    }
+    manage(env, "migrate", "--noinput")
+    raw_key = manage(env, "shell", "-c", ROTATION_TENANT.format(port=provider_port)).strip().splitlines()[-1]
+    # This process writes the keys as the admin would, through the same Vault and Redis.
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "config.cache.ReusingRedisCache", "LOCATION": REDIS_URL},
+    }
+    settings.SPEECH_SECRETS_BACKEND = "settings_admin.secrets.vault.VaultSecretsBackend"
+    settings.VAULT_ADDR, settings.VAULT_TOKEN = vault_server.addr, ROOT_TOKEN
+    reference, provider = "speech/tenants/default/openai_realtime", registry.get("openai_realtime")
+    credential_set(reference=reference, provider=provider, value="sk-before-rotation-0001")
+    servers = [start_server(env, port) for port in ports]
+
+    def minted_with():
+        return [
+            requests.post(
+                f"http://127.0.0.1:{port}/api/v1/realtime_session",
+                json={},
+                headers={"Authorization": f"Api-Key {raw_key}"},
+                timeout=10,
+            ).json()["session"]["id"]
+            for port in ports
+        ]
+
+    try:
+        assert minted_with() == [fingerprint("sk-before-rotation-0001")] * 2
+        credential_set(reference=reference, provider=provider, value="sk-after-rotation-0002")
+        assert minted_with() == [fingerprint("sk-after-rotation-0002")] * 2
+    finally:
+        for process in [*servers, fake]:
+            process.terminate()
+            process.wait(10)
+        redis.Redis.from_url(REDIS_URL).flushdb()

@@ -1,9 +1,10 @@
 """Provider credentials: the configured backend, behind a per-process cache.
 
-Cached values never leave the process (no secret goes into Redis). What the shared cache
-holds is a version number per reference, bumped by every write, so a rotation reaches
-every worker on its next session. When the backend cannot be reached, a cached value
-keeps serving for SPEECH_SECRETS_STALE_SECONDS past its time to live.
+Cached values never leave the process (no secret goes into Redis). Each is tagged with the
+settings generation (settings_admin.selectors) it was read under; every write bumps the
+generation in the shared cache, so a rotation reaches every worker on its next session.
+When the backend cannot be reached, a cached value keeps serving for
+SPEECH_SECRETS_STALE_SECONDS past its time to live.
 """
 
 import logging
@@ -11,7 +12,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
@@ -57,12 +57,10 @@ class CredentialCache:
         self._entries = {}
         self._lock = threading.Lock()
 
-    @staticmethod
-    def version_key(reference):
-        return f"settings_admin:secret-version:{reference}"
-
     def get(self, *, reference, provider):
-        version = cache.get(self.version_key(reference), 0)
+        from ..selectors import settings_generation
+
+        version = settings_generation()
         entry = self._entries.get(reference)
         now = _now()
         fresh = entry is not None and entry.version == version
@@ -86,13 +84,10 @@ class CredentialCache:
         return value or None
 
     def invalidate(self, reference):
-        """Forget `reference` here, and in every worker sharing the cache."""
-        key = self.version_key(reference)
-        cache.add(key, 0, timeout=None)
-        try:
-            cache.incr(key)
-        except ValueError:  # evicted between add and incr
-            cache.set(key, 1, timeout=None)
+        """Forget `reference` here, and (through the settings generation) in every worker sharing the cache."""
+        from ..selectors import settings_cache_invalidate
+
+        settings_cache_invalidate()
         with self._lock:
             self._entries.pop(reference, None)
 

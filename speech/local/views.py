@@ -14,7 +14,6 @@ from django.views.decorators.http import require_http_methods
 from ..providers.local import LOCAL_MODEL, local_api_key
 from .client_secrets import client_secret_mint, client_secret_session
 from .events import new_id
-from .server import CallLimitReached, InvalidOffer, server
 
 MAX_SDP_BYTES = 64 * 1024
 
@@ -127,6 +126,8 @@ def calls(request):
         if request.content_type != "application/sdp":
             return openai_error(400, "Send the SDP offer as application/sdp.", code="invalid_content_type")
         offer = request.body.decode("utf-8", "replace")
+    from .server import CallLimitReached, InvalidOffer, server  # aiortc loads only in a process that takes calls
+
     try:
         call_id, answer = server.answer(offer_sdp=offer, session=session)
     except CallLimitReached:
@@ -146,6 +147,8 @@ def hangup(request, call_id):
         return preflight()
     if client_secret_session(bearer(request)) is None:
         return openai_error(401, "The client secret is missing, invalid or expired.", code="invalid_api_key")
+    from .server import server
+
     if not server.hang_up(call_id):
         return openai_error(404, "No such call.", code="not_found")
     return with_cors(HttpResponse(status=200))

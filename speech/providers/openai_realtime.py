@@ -6,6 +6,7 @@ as an explicit, deprecated option for compatible servers that still speak it.
 
 import json
 import logging
+import os
 from urllib.parse import quote
 
 import requests
@@ -93,11 +94,11 @@ class OpenAIRealtimeProvider(RealtimeProvider):
     pool_size = 64
 
     def __init__(self):
-        # One pooled session per process: keep-alive saves a TLS handshake per mint.
-        self.http = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size)
-        self.http.mount("https://", adapter)
-        self.http.mount("http://", adapter)
+        # One pooled adapter per process: keep-alive saves a TLS handshake per mint. Requests go
+        # straight to it, without requests.Session's cookie, proxy and redirect handling: none of it
+        # applies (and the server key must never follow a redirect).
+        self.adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size)
+        self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
 
     # --- the catalog's rules ---------------------------------------------------------------
 
@@ -152,12 +153,10 @@ class OpenAIRealtimeProvider(RealtimeProvider):
 
     def post(self, url, *, config, **kwargs):
         try:
-            return self.http.post(
-                url,
+            return self.adapter.send(
+                requests.Request("POST", url, **kwargs).prepare(),
                 timeout=(settings.SPEECH_PROVIDER_CONNECT_TIMEOUT, settings.SPEECH_PROVIDER_READ_TIMEOUT),
-                # The server key must never follow a redirect to another host.
-                allow_redirects=False,
-                **kwargs,
+                verify=self.verify,
             )
         except requests.Timeout:
             raise errors.ProviderTimeout() from None

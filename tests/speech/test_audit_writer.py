@@ -1,0 +1,38 @@
+"""The background audit writer (SPEECH_AUDIT_ASYNC): batches rows, never drops one."""
+
+import pytest
+
+from speech.audit import AuditWriter, audit_record, writer
+from speech.models import SessionAudit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def fields(tenant, **overrides):
+    return {"tenant_id": tenant.pk, "provider": "local", "model": "m", "voice": "v", "outcome": "success",
+            "duration_ms": 1.0, **overrides}  # fmt: skip
+
+
+def test_queued_rows_are_written_by_the_writer(tenant, settings):
+    settings.SPEECH_AUDIT_ASYNC = True
+    for index in range(25):
+        audit_record(**fields(tenant, error_code=f"e{index}"))
+    writer.flush()
+    assert SessionAudit.objects.count() == 25
+
+
+def test_a_full_queue_makes_the_request_write_its_own_row(tenant):
+    small = AuditWriter(maxsize=1)
+    small._ensure_started = lambda: None  # no writer thread: the queue stays full
+    small.record(SessionAudit(**fields(tenant, error_code="queued")))
+    small.record(SessionAudit(**fields(tenant, error_code="written-at-once")))
+    assert list(SessionAudit.objects.values_list("error_code", flat=True)) == ["written-at-once"]
+
+
+def test_sessions_through_the_api_are_audited_in_the_background(logged_in_client, speech_settings, openai_mint,
+                                                                settings):  # fmt: skip
+    settings.SPEECH_AUDIT_ASYNC = True
+    for _ in range(3):
+        logged_in_client.post("/realtime_session", data="{}", content_type="application/json")
+    writer.flush()
+    assert SessionAudit.objects.filter(outcome="success").count() == 3
