@@ -95,13 +95,8 @@ class TenantAPIKeyAdmin(APIKeyModelAdmin):
     search_fields = [*APIKeyModelAdmin.search_fields, "tenant__slug"]
 
 
-@admin.register(SettingsChange)
-class SettingsChangeAdmin(admin.ModelAdmin):
-    """Read-only: who changed a tenant's speech settings through the API or the shell, and how."""
-
-    list_display = ["created_at", "tenant", "user", "api_key_prefix", "changes"]
-    list_filter = ["tenant", "created_at"]
-    list_select_related = ["tenant", "user"]
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """For records the application writes and people only read (audit trails)."""
 
     def has_add_permission(self, request):
         return False
@@ -111,3 +106,12 @@ class SettingsChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(SettingsChange)
+class SettingsChangeAdmin(ReadOnlyModelAdmin):
+    """Read-only: who changed a tenant's speech settings through the API or the shell, and how."""
+
+    list_display = ["created_at", "tenant", "user", "api_key_prefix", "changes"]
+    list_filter = ["tenant", "created_at"]
+    list_select_related = ["tenant", "user"]

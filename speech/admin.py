@@ -5,6 +5,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from settings_admin.admin import ReadOnlyModelAdmin
 from settings_admin.models import Tenant
 
 from .charts import bar_chart
@@ -13,7 +14,7 @@ from .selectors import tenant_usage
 
 
 @admin.register(SessionAudit)
-class SessionAuditAdmin(admin.ModelAdmin):
+class SessionAuditAdmin(ReadOnlyModelAdmin):
     """Read-only: the audit log is written by the gateway alone."""
 
     list_display = ["created_at", "tenant", "actor", "provider", "model", "voice", "outcome", "error_code",
@@ -58,12 +59,3 @@ class SessionAuditAdmin(admin.ModelAdmin):
             else [],
         }
         return TemplateResponse(request, "admin/speech/usage.html", context)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

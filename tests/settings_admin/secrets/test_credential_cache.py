@@ -11,6 +11,7 @@ import redis as redis_client
 import settings_admin.secrets as secrets_module
 from settings_admin.registry import registry
 from settings_admin.secrets import SecretsError, credential_get, credential_set
+from tests.servers import require_redis
 from tests.vault_server import ROOT_TOKEN, start_vault
 
 REFERENCE = "speech/tenants/acme/openai_realtime"
@@ -86,11 +87,7 @@ def test_a_stopped_vault_is_bridged_by_the_cached_value_then_reported(provider, 
 
 @pytest.fixture
 def shared_redis(settings):
-    try:
-        redis_client.Redis.from_url(REDIS_URL).ping()
-    except redis_client.ConnectionError:
-        message = f"Redis is not running at {REDIS_URL}"
-        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    require_redis(REDIS_URL)
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     yield REDIS_URL
     redis_client.Redis.from_url(REDIS_URL).flushdb()
