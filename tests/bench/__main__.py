@@ -233,7 +233,8 @@ def main():
             "# Benchmark\n\n"
             f"`make bench` on {platform.machine()}, {os.cpu_count()} cores, "
             f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; fake provider over {scheme.upper()} on "
-            "loopback; gunicorn with `config/gunicorn.conf.py` (2 workers x 32 threads) on PostgreSQL and Redis; "
+            "loopback; gunicorn with `config/gunicorn.conf.py` (2 workers x 64 threads) on PostgreSQL and Redis, "
+            "audit rows written by the background writer as under `make serve`; "
             "every request authenticated by an API key, resolved, audited and counted in the metrics.\n\n"
             + "\n".join(table)
             + f"\n\n{detail}.\n\nThe browser's Connect-to-connected time with the local provider is measured by the "
