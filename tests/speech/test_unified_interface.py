@@ -96,16 +96,23 @@ def test_the_relay_counts_against_the_limits_and_the_session_answer_does_not(log
     assert relay(logged_in_client).status_code == 429
 
 
-def test_a_provider_without_the_unified_interface_cannot_be_set_to_it(speech_settings):
+def test_a_provider_without_the_unified_interface_cannot_be_set_to_it(speech_settings, settings):
     from django.core.exceptions import ValidationError
 
-    speech_settings.provider, speech_settings.model, speech_settings.options = "azure_openai", "dep", {}
-    speech_settings.endpoint = "https://contoso.openai.azure.com/openai/v1/realtime/client_secrets"
+    settings.SPEECH_PROVIDERS = [*settings.SPEECH_PROVIDERS, "tests.speech.direct_only_provider.DirectOnlyProvider"]
+    speech_settings.provider, speech_settings.model, speech_settings.endpoint = "direct_only", "m1", ""
+    speech_settings.allowed_voices = []
+    speech_settings.full_clean()
     speech_settings.webrtc_mode = "unified"
-    speech_settings.full_clean()  # Azure GA supports it
-    from settings_admin.registry import registry
-
-    assert registry.get("azure_openai").supports_unified
-    with pytest.raises(ValidationError, match="endpoint"):
-        speech_settings.endpoint = ""
+    with pytest.raises(ValidationError) as caught:
         speech_settings.full_clean()
+    assert caught.value.message_dict["webrtc_mode"] == ["Direct only does not support the unified interface."]
+
+
+def test_azure_has_no_default_endpoint(speech_settings):
+    from django.core.exceptions import ValidationError
+
+    speech_settings.provider, speech_settings.model, speech_settings.endpoint = "azure_openai", "dep", ""
+    with pytest.raises(ValidationError) as caught:
+        speech_settings.full_clean()
+    assert "has no default endpoint" in caught.value.message_dict["endpoint"][0]
