@@ -11,7 +11,7 @@ import queue
 import threading
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from .models import SessionAudit
 
@@ -57,6 +57,8 @@ class AuditWriter:
         except Exception:  # the database is down: keep the rows in the log rather than lose them silently
             logger.exception("could not write %d session audit rows: %s", len(rows), [str(r) for r in rows])
         finally:
+            if self.queue.empty():
+                connections.close_all()  # idle: release this thread's connection (kept while busy)
             for _ in rows:
                 self.queue.task_done()
 
