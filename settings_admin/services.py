@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .models import SettingsChange
@@ -29,8 +30,9 @@ def speech_settings_update(*, speech_settings, changes, user=None, api_key=None)
         setattr(speech_settings, field, value)
     try:
         speech_settings.full_clean()
-    except Exception:
-        speech_settings.refresh_from_db()
+    except ValidationError:
+        for field, value in before.items():  # the row was never touched; put the object back too
+            setattr(speech_settings, field, value)
         raise
     speech_settings.save()
     changed = {field: [before[field], value] for field, value in changes.items() if before[field] != value}

@@ -1,11 +1,10 @@
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.http import HttpResponse
 from django.urls import reverse
-from django.utils.http import urlencode
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,17 +14,18 @@ from settings_admin.secrets import credential_status
 from settings_admin.selectors import user_preference_get
 from settings_admin.services import speech_settings_update
 
-from . import errors, metrics
+from . import metrics
 from .parsers import SDPParser
-from .permissions import CanManageSettings, CanMintSessions
+from .permissions import CanManageSettings, CanMintSessions, IsTenantUser
 from .schema import error_responses
 from .serializers import StrictSerializer, StringField, serializer_field_schema
 from .services import (
     Actor,
     SessionRequest,
+    preferred_model_and_voice,
     realtime_call_create,
+    realtime_relay_describe,
     realtime_session_create,
-    session_config_resolve,
 )
 from .tenancy import speech_settings_for_request, user_role
 from .throttling import SESSION_THROTTLES, TelemetryRateThrottle, client_ip
@@ -51,25 +51,6 @@ def _preference(request, speech_settings):
     if not request.user.is_authenticated:
         return None
     return user_preference_get(user_id=request.user.pk, tenant_id=speech_settings.tenant_id)
-
-
-def _unified_payload(speech_settings, requested, preference):
-    """In unified mode nothing is minted: the payload points the browser at the gateway's relay."""
-    config = session_config_resolve(speech_settings=speech_settings, requested=requested, preference=preference)
-    provider = speech_settings.get_provider()
-    query = urlencode({"model": config.model, "voice": config.voice})
-    return {
-        "provider": provider.id,
-        "model": config.model,
-        "voice": config.voice,
-        "client_secret": None,
-        "webrtc": {
-            "url": f"{reverse('api-realtime-call')}?{query}",
-            "data_channel": provider.data_channel,
-            "codecs": list(provider.codecs),
-        },
-        "session": {},
-    }
 
 
 class RealtimeSessionApi(APIView):
@@ -98,6 +79,8 @@ class RealtimeSessionApi(APIView):
         session = serializers.JSONField(source="minted.session", help_text="The provider's session configuration.")
 
         def get_client_secret(self, payload) -> dict[str, str | int] | None:
+            if payload.minted.client_secret is None:
+                return None  # unified mode: the browser holds no secret
             return {"value": payload.minted.client_secret, "expires_at": payload.minted.expires_at}
 
         def get_webrtc(self, payload) -> dict[str, str | list[str]]:
@@ -125,10 +108,16 @@ class RealtimeSessionApi(APIView):
         requested = SessionRequest(**serializer.validated_data)
         preference = _preference(request, speech_settings)
         if speech_settings.webrtc_mode == WebRTCMode.UNIFIED:
-            return Response(_unified_payload(speech_settings, requested, preference))
-        payload = realtime_session_create(
-            speech_settings=speech_settings, actor=actor_for(request), requested=requested, preference=preference
-        )
+            payload = realtime_relay_describe(
+                speech_settings=speech_settings,
+                requested=requested,
+                relay_url=reverse("api-realtime-call"),
+                preference=preference,
+            )
+        else:
+            payload = realtime_session_create(
+                speech_settings=speech_settings, actor=actor_for(request), requested=requested, preference=preference
+            )
         return Response(self.OutputSerializer(payload).data)
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -325,17 +314,6 @@ class SpeechSettingsApi(APIView):
         return Response(self.OutputSerializer(speech_settings).data)
 
 
-class IsTenantUser(BasePermission):
-    """A logged-in member (or staff) of the tenant: preferences are a person's, not a key's."""
-
-    def has_permission(self, request, view):
-        if not request.user.is_authenticated:
-            raise exceptions.NotAuthenticated()
-        if user_role(request.user, speech_settings_for_request(request).tenant) is None:
-            raise errors.NotAMember()
-        return True
-
-
 class MyPreferencesApi(APIView):
     """GET/PUT /api/v1/settings/me: the voice, model and turn mode of the user's next sessions."""
 
@@ -355,17 +333,15 @@ class MyPreferencesApi(APIView):
         turn_mode = serializers.ChoiceField(choices=TurnMode.choices, required=False)
 
     def _answer(self, request, speech_settings, preference):
-        allowed_voices = speech_settings.effective_allowed_voices
-        allowed_models = speech_settings.effective_allowed_models
-        voice, model = getattr(preference, "voice", ""), getattr(preference, "model", "")
+        model, voice = preferred_model_and_voice(speech_settings=speech_settings, preference=preference)
         return Response(
             self.OutputSerializer(
                 {
-                    "voice": voice if voice in allowed_voices else speech_settings.voice,
-                    "model": model if model in allowed_models else speech_settings.model,
+                    "voice": voice,
+                    "model": model,
                     "turn_mode": getattr(preference, "turn_mode", TurnMode.VOICE_ACTIVITY),
-                    "allowed_voices": allowed_voices,
-                    "allowed_models": allowed_models,
+                    "allowed_voices": speech_settings.effective_allowed_voices,
+                    "allowed_models": speech_settings.effective_allowed_models,
                     "tenant_admin": user_role(request.user, speech_settings.tenant) in ("staff", "admin"),
                 }
             ).data

@@ -37,3 +37,14 @@ class CanManageSettings(permissions.BasePermission):
         if request.user.is_authenticated:
             raise errors.NotAMember("Only the tenant's admins may change its settings.")
         raise exceptions.NotAuthenticated()
+
+
+class IsTenantUser(permissions.BasePermission):
+    """A logged-in member (or staff) of the tenant: preferences are a person's, not a key's."""
+
+    def has_permission(self, request, view):
+        if not request.user.is_authenticated:
+            raise exceptions.NotAuthenticated()
+        if user_role(request.user, speech_settings_for_request(request).tenant) is None:
+            raise errors.NotAMember()
+        return True

@@ -4,6 +4,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from django.utils.http import urlencode
+
 from settings_admin.models import WebRTCMode
 from settings_admin.secrets import SecretsAuthError, SecretsError, credential_get
 
@@ -46,9 +48,13 @@ class SessionPayload:
     minted: ProviderSession
 
 
-def _preferred(value, allowed):
-    # A preference the tenant no longer allows falls back to the tenant's default, silently.
-    return value if value and value in allowed else None
+def preferred_model_and_voice(*, speech_settings, preference):
+    """The user's preferred model and voice while the tenant allows them, else the tenant's defaults."""
+    model, voice = getattr(preference, "model", ""), getattr(preference, "voice", "")
+    return (
+        model if model in speech_settings.effective_allowed_models else speech_settings.model,
+        voice if voice in speech_settings.effective_allowed_voices else speech_settings.voice,
+    )
 
 
 def session_config_resolve(*, speech_settings, requested, preference=None):
@@ -59,12 +65,12 @@ def session_config_resolve(*, speech_settings, requested, preference=None):
     endpoint = speech_settings.effective_endpoint
     if requested.endpoint and requested.endpoint.rstrip("/") != endpoint.rstrip("/"):
         raise errors.EndpointNotAllowed()
-    allowed_models, allowed_voices = speech_settings.effective_allowed_models, speech_settings.effective_allowed_voices
-    model = requested.model or _preferred(getattr(preference, "model", None), allowed_models) or speech_settings.model
-    if model not in allowed_models:
+    preferred_model, preferred_voice = preferred_model_and_voice(speech_settings=speech_settings, preference=preference)
+    model = requested.model or preferred_model
+    if model not in speech_settings.effective_allowed_models:
         raise errors.ModelNotAllowed(f"Model {model!r} is not allowed for this tenant.")
-    voice = requested.voice or _preferred(getattr(preference, "voice", None), allowed_voices) or speech_settings.voice
-    if voice not in allowed_voices:
+    voice = requested.voice or preferred_voice
+    if voice not in speech_settings.effective_allowed_voices:
         raise errors.VoiceNotAllowed(f"Voice {voice!r} is not allowed for this tenant.")
     return SessionConfig(
         model=model,
@@ -175,6 +181,21 @@ def realtime_session_create(*, speech_settings, actor, requested, preference=Non
         )
         minted = provider.create_session(api_key=api_key, config=config)
         return SessionPayload(provider=provider.id, model=config.model, voice=config.voice, minted=minted)
+
+
+def realtime_relay_describe(*, speech_settings, requested, relay_url, preference=None):
+    """Unified mode: nothing is minted; the payload points the browser at the gateway's relay."""
+    config = session_config_resolve(speech_settings=speech_settings, requested=requested, preference=preference)
+    provider = speech_settings.get_provider()
+    relay = ProviderSession(
+        client_secret=None,
+        expires_at=None,
+        webrtc_url=f"{relay_url}?{urlencode({'model': config.model, 'voice': config.voice})}",
+        data_channel=provider.data_channel,
+        session={},
+        codecs=provider.codecs,
+    )
+    return SessionPayload(provider=provider.id, model=config.model, voice=config.voice, minted=relay)
 
 
 def realtime_call_create(*, speech_settings, actor, requested, offer_sdp, preference=None):

@@ -1,5 +1,3 @@
-from urllib.parse import urlsplit
-
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
@@ -8,11 +6,6 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from . import errors
 from .tenancy import speech_settings_for_request, user_role
-
-
-def _origin(url):
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 @ensure_csrf_cookie
@@ -39,7 +32,11 @@ def chat(request):
         },
     )
     # The page may talk to this gateway and to the tenant's provider, nowhere else.
-    response._csp_update = {"connect-src": [_origin(provider.calls_url(speech_settings.effective_endpoint))]}
+    response._csp_update = {
+        "connect-src": provider.browser_origins(
+            endpoint=speech_settings.effective_endpoint, options=speech_settings.options
+        )
+    }
     return response
 
 

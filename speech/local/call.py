@@ -35,6 +35,7 @@ class EchoCall:
         self._on_closed = on_closed
         self._speech_item = None
         self._push_to_talk_audio = []
+        self._push_to_talk_samples = 0
         self._pending_input = None  # ("audio", samples) or ("text", str), for response.create
         pc.on("datachannel", self._on_datachannel)
         pc.on("track", self._on_track)
@@ -122,8 +123,9 @@ class EchoCall:
                 return
             samples = to_mono(frame)
             if self.turn_detection is None:
-                if sum(len(c) for c in self._push_to_talk_audio) < PUSH_TO_TALK_MAX_SECONDS * SAMPLE_RATE:
+                if self._push_to_talk_samples < PUSH_TO_TALK_MAX_SECONDS * SAMPLE_RATE:
                     self._push_to_talk_audio.append(samples)
+                    self._push_to_talk_samples += len(samples)
                 continue
             if self.reply.playing:
                 # Half duplex: it does not listen while it answers, or it would echo its own echo.
@@ -237,12 +239,12 @@ class EchoCall:
         self.reply.clear()
 
     def _buffer_clear(self, event):
-        self._push_to_talk_audio = []
+        self._push_to_talk_audio, self._push_to_talk_samples = [], 0
         self.vad.clear()
         self.send(events.event("input_audio_buffer.cleared"))
 
     def _buffer_commit(self, event):
-        chunks, self._push_to_talk_audio = self._push_to_talk_audio, []
+        chunks, self._push_to_talk_audio, self._push_to_talk_samples = self._push_to_talk_audio, [], 0
         audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
         self._commit_audio(events.new_id("item"), audio)
 

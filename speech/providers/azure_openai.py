@@ -74,6 +74,14 @@ class AzureOpenAIProvider(OpenAIRealtimeProvider):
     def option_warnings(self, options):
         return [PREVIEW_NOTICE] if options.get("interface") == "preview" else []
 
+    def browser_origins(self, *, endpoint, options):
+        if options.get("interface") == "preview":  # the preview's WebRTC host is regional
+            return [f"https://{options['region']}.realtimeapi-preview.ai.azure.com"]
+        return super().browser_origins(endpoint=endpoint, options=options)
+
+    def preview_webrtc_url(self, options, model):
+        return f"{self.browser_origins(endpoint='', options=options)[0]}/v1/realtimertc?model={quote(model)}"
+
     def auth_headers(self, api_key, config):
         if config.options.get("auth") == "entra":
             return {"Authorization": f"Bearer {api_key}"}
@@ -104,11 +112,10 @@ class AzureOpenAIProvider(OpenAIRealtimeProvider):
         self.raise_for_status(response)
         answer = self.json_body(response)
         secret = answer.get("client_secret") or {}
-        region = config.options["region"]
         return self.session_from(
             value=secret.get("value") if isinstance(secret, dict) else None,
             # Preview secrets last a minute and may come without an expiry.
             expires_at=(secret.get("expires_at") if isinstance(secret, dict) else None) or int(time.time()) + 60,
             session={k: v for k, v in answer.items() if k != "client_secret"},
-            webrtc_url=f"https://{region}.realtimeapi-preview.ai.azure.com/v1/realtimertc?model={quote(config.model)}",
+            webrtc_url=self.preview_webrtc_url(config.options, config.model),
         )

@@ -28,10 +28,10 @@ class SessionConfig:
 
 @dataclass(frozen=True)
 class ProviderSession:
-    """What the browser needs to negotiate WebRTC with the provider."""
+    """What the browser needs to negotiate WebRTC with the provider (no secret in unified mode)."""
 
-    client_secret: str
-    expires_at: int
+    client_secret: str | None
+    expires_at: int | None
     webrtc_url: str
     data_channel: str
     session: dict
@@ -104,6 +104,12 @@ class RealtimeProvider:
     def option_warnings(self, options):
         """Notices about options that still work but are deprecated (shown in admin)."""
         return []
+
+    def browser_origins(self, *, endpoint, options):
+        """The origins the browser posts its offer to (the page's Content-Security-Policy allows them).
+        Default: the endpoint's own origin, where the calls endpoint lives for most providers."""
+        parts = urlsplit(endpoint)
+        return [f"{parts.scheme}://{parts.netloc}"]
 
     def fallback_credential(self):
         """A credential to use when the secrets backend has none (the local provider has one)."""

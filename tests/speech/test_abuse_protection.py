@@ -171,6 +171,16 @@ def test_the_chat_page_may_connect_only_to_itself_and_its_provider(logged_in_cli
     assert directives["frame-ancestors"] == ["'none'"]
 
 
+def test_the_chat_page_allows_the_azure_previews_regional_webrtc_host(logged_in_client, speech_settings):
+    speech_settings.provider, speech_settings.model = "azure_openai", "contoso-realtime"
+    speech_settings.endpoint = "https://contoso.openai.azure.com/openai/realtimeapi/sessions"
+    speech_settings.options = {"interface": "preview", "region": "eastus2"}
+    speech_settings.full_clean()
+    speech_settings.save()
+    csp = logged_in_client.get("/")["Content-Security-Policy"]
+    assert "connect-src 'self' https://eastus2.realtimeapi-preview.ai.azure.com;" in csp
+
+
 def test_the_production_settings_pass_check_deploy():
     env = {
         **os.environ,

@@ -247,13 +247,3 @@ def test_one_log_line_per_attempt_without_secrets(logged_in_client, speech_setti
     for record in caplog.records:
         assert SERVER_KEY not in record.getMessage()
         assert "ek_test_secret_123" not in record.getMessage()
-
-
-def test_an_unreachable_secrets_backend_is_secrets_unavailable(
-    logged_in_client, speech_settings, openai_mint, settings
-):
-    settings.SPEECH_SECRETS_BACKEND = "tests.speech.failing_secrets.UnreachableSecretsBackend"
-    response = post(logged_in_client)
-    assert response.status_code == 503
-    assert error_code(response) == "secrets_unavailable"
-    assert len(openai_mint.calls) == 0
