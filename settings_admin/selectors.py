@@ -1,20 +1,21 @@
-"""Read paths for the gateway: a warm request costs one cache round trip and no database query.
+"""Read paths for the gateway: a warm request reads the settings with no database query and no round
+trip to Redis.
 
 Values are cached in each process (a bounded LRU, the "local" cache) under a generation number
-kept in the shared cache (Redis in production). Every change of a tenant, host name, settings
-row, membership, API key, preference or credential bumps the generation, so a change reaches
-every worker on its next request. The generation is read once per request.
+kept in the shared cache (generation.py: with Redis, each process follows it by pub/sub). Every
+change of a tenant, host name, settings row, membership, API key, preference or credential bumps
+the generation, so a change reaches every worker on its next request. The generation is read
+once per request.
 """
 
-import time
 from contextvars import ContextVar
 
-from django.core.cache import cache, caches
+from django.core.cache import caches
 
 from .conf import conf
+from .generation import generation_bump, generation_current
 from .models import Membership, SpeechSettings, TenantAPIKey, TenantHostname, UserPreference
 
-GENERATION_KEY = "settings_admin:generation"
 MISSING = "missing"  # cached for "no such row", so misses are cheap too
 # Inside a request (see SettingsGenerationMiddleware) the generation is read once and kept here.
 _request_generation = ContextVar("settings_generation", default=None)
@@ -25,18 +26,14 @@ def _generation():
     memo = _request_generation.get()
     if memo is not None and memo is not _UNREAD:
         return memo
-    # Started from the clock, so a flushed or restarted Redis never brings back an old generation.
-    generation = cache.get_or_set(GENERATION_KEY, time.time_ns, timeout=None)
+    generation = generation_current()
     if memo is _UNREAD:
         _request_generation.set(generation)
     return generation
 
 
 def settings_cache_invalidate():
-    try:
-        cache.incr(GENERATION_KEY)
-    except ValueError:
-        cache.set(GENERATION_KEY, time.time_ns(), timeout=None)
+    generation_bump()
     if _request_generation.get() is not None:
         _request_generation.set(_UNREAD)
 

@@ -9,6 +9,7 @@ a killed process loses at most the last batch interval.
 import logging
 import queue
 import threading
+import time
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -33,29 +34,39 @@ class AuditWriter:
                 self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
                 self._thread.start()
 
-    def record(self, row):
+    def record(self, fields):
+        """Queue a row's fields; the writer builds the model (off the request path)."""
         self._ensure_started()
         try:
-            self.queue.put_nowait(row)
+            self.queue.put_nowait(fields)
         except queue.Full:
-            row.save()  # back pressure: never drop a row
+            SessionAudit.objects.create(**fields)  # back pressure: never drop a row
 
     def _run(self):
         while True:
-            rows = [self.queue.get()]
-            try:
-                while len(rows) < BATCH:
-                    rows.append(self.queue.get(timeout=INTERVAL_SECONDS))
-            except queue.Empty:
-                pass
-            self._write(rows)
+            rows = [self.queue.get()]  # idle until a row comes
+            # Then gather for an interval without waiting on the queue: a waiting writer would be
+            # woken (and take the GIL from a request) for every row.
+            time.sleep(INTERVAL_SECONDS)
+            self._write(rows + self._take(BATCH - 1))
+            while self.queue.qsize() >= BATCH:  # a backlog: write it out, full batches only
+                self._write(self._take(BATCH))
+
+    def _take(self, count):
+        rows = []
+        try:
+            while len(rows) < count:
+                rows.append(self.queue.get_nowait())
+        except queue.Empty:
+            pass
+        return rows
 
     def _write(self, rows):
         try:
             close_old_connections()
-            SessionAudit.objects.bulk_create(rows)
+            SessionAudit.objects.bulk_create([SessionAudit(**fields) for fields in rows])
         except Exception:  # the database is down: keep the rows in the log rather than lose them silently
-            logger.exception("could not write %d session audit rows: %s", len(rows), [str(r) for r in rows])
+            logger.exception("could not write %d session audit rows: %s", len(rows), rows)
         finally:
             if self.queue.empty():
                 connections.close_all()  # idle: release this thread's connection (kept while busy)
@@ -72,8 +83,7 @@ writer = AuditWriter()
 
 def audit_record(**fields):
     """One SessionAudit row for a session attempt."""
-    row = SessionAudit(**fields)
     if settings.SPEECH_AUDIT_ASYNC:
-        writer.record(row)
+        writer.record(fields)
     else:
-        row.save()
+        SessionAudit.objects.create(**fields)

@@ -152,8 +152,8 @@ def session_attempt(*, speech_settings, actor, requested):
         )
         audit_record(
             tenant_id=speech_settings.tenant_id,
-            user=actor.user,
-            api_key=actor.api_key,
+            user_id=getattr(actor.user, "pk", None),
+            api_key_id=getattr(actor.api_key, "pk", None),
             provider=speech_settings.provider,
             model=attempt.model[:100],
             voice=attempt.voice[:64],

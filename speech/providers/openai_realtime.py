@@ -151,10 +151,16 @@ class OpenAIRealtimeProvider(RealtimeProvider):
             "session": self.session_body(config),
         }
 
-    def post(self, url, *, config, **kwargs):
+    def post(self, url, *, config, headers, json=None, files=None):
+        # Prepared piece by piece: a full prepare() also builds a cookie jar and auth we never send.
+        request = requests.PreparedRequest()
+        request.prepare_method("POST")
+        request.prepare_url(url, None)
+        request.prepare_headers(headers)
+        request.prepare_body(None, files, json)
         try:
             return self.adapter.send(
-                requests.Request("POST", url, **kwargs).prepare(),
+                request,
                 timeout=(settings.SPEECH_PROVIDER_CONNECT_TIMEOUT, settings.SPEECH_PROVIDER_READ_TIMEOUT),
                 verify=self.verify,
             )

@@ -163,9 +163,13 @@ def test_old_audit_records_are_pruned(logged_in_client, speech_settings, openai_
 # --- security headers ------------------------------------------------------------------------
 
 
+def csp_directives(response):
+    # django-csp does not keep the directives in a fixed order
+    return {part.split()[0]: part.split()[1:] for part in response["Content-Security-Policy"].split("; ")}
+
+
 def test_the_chat_page_may_connect_only_to_itself_and_its_provider(logged_in_client, speech_settings):
-    csp = logged_in_client.get("/")["Content-Security-Policy"]
-    directives = {part.split()[0]: part.split()[1:] for part in csp.split("; ")}
+    directives = csp_directives(logged_in_client.get("/"))
     assert directives["connect-src"] == ["'self'", "https://api.openai.com"]
     assert directives["script-src"] == ["'self'"]
     assert directives["frame-ancestors"] == ["'none'"]
@@ -177,8 +181,20 @@ def test_the_chat_page_allows_the_azure_previews_regional_webrtc_host(logged_in_
     speech_settings.options = {"interface": "preview", "region": "eastus2"}
     speech_settings.full_clean()
     speech_settings.save()
-    csp = logged_in_client.get("/")["Content-Security-Policy"]
-    assert "connect-src 'self' https://eastus2.realtimeapi-preview.ai.azure.com;" in csp
+    assert csp_directives(logged_in_client.get("/"))["connect-src"] == [
+        "'self'",
+        "https://eastus2.realtimeapi-preview.ai.azure.com",
+    ]
+
+
+def test_api_answers_carry_no_document_policy_unless_a_report_only_policy_covers_them(
+    logged_in_client, speech_settings, settings
+):
+    assert "Content-Security-Policy" not in logged_in_client.get("/api/v1/providers")
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    response = logged_in_client.get("/api/v1/providers")
+    assert "Content-Security-Policy" not in response
+    assert response["Content-Security-Policy-Report-Only"] == "default-src 'none'"
 
 
 def test_the_production_settings_pass_check_deploy():

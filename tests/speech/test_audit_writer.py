@@ -24,8 +24,8 @@ def test_queued_rows_are_written_by_the_writer(tenant, settings):
 def test_a_full_queue_makes_the_request_write_its_own_row(tenant):
     small = AuditWriter(maxsize=1)
     small._ensure_started = lambda: None  # no writer thread: the queue stays full
-    small.record(SessionAudit(**fields(tenant, error_code="queued")))
-    small.record(SessionAudit(**fields(tenant, error_code="written-at-once")))
+    small.record(fields(tenant, error_code="queued"))
+    small.record(fields(tenant, error_code="written-at-once"))
     assert list(SessionAudit.objects.values_list("error_code", flat=True)) == ["written-at-once"]
 
 

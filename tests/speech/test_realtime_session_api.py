@@ -5,6 +5,7 @@ import pytest
 import responses
 from django.test import Client
 
+from speech.api import RealtimeSessionApi
 from tests.conftest import OPENAI_MINT_URL, SERVER_KEY
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +39,8 @@ def test_mints_a_session_for_a_logged_in_user(logged_in_client, speech_settings,
     }
     assert body["session"]["model"] == "gpt-realtime"
     assert SERVER_KEY not in response.content.decode()
+    # The answer is built directly (the hot path): it must still be exactly the documented shape.
+    assert set(body) == set(RealtimeSessionApi.OutputSerializer().fields)
 
 
 def test_tenant_settings_shape_the_minted_session(logged_in_client, speech_settings, openai_mint):
