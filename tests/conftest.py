@@ -4,6 +4,7 @@ import pytest
 import responses
 from django.core.cache import cache, caches
 
+from settings_admin.generation import generation_forget
 from settings_admin.models import Membership, SpeechSettings, Tenant
 from settings_admin.secrets import credentials
 from tests.openai_shapes import assert_mint_body, mint_answer
@@ -16,9 +17,11 @@ SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 def _fresh_cache():
     for each in (cache, caches["local"], credentials):
         each.clear()
+    generation_forget()
     yield
     for each in (cache, caches["local"], credentials):
         each.clear()
+    generation_forget()
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,8 @@ SETUP = """
 from settings_admin.models import SpeechSettings, Tenant, TenantAPIKey
 for slug, port in (("fast", {fast}), ("slow", {slow})):
     tenant, _ = Tenant.objects.update_or_create(slug=slug, defaults=dict(
-        name=slug, rate_limit_user="", rate_limit_api_key="", rate_limit_anonymous="", rate_limit_tenant=""))
+        name=slug, rate_limit_user="", rate_limit_anonymous="",
+        rate_limit_api_key="{rate}", rate_limit_tenant="{rate}"))
     SpeechSettings.objects.update_or_create(tenant=tenant, defaults=dict(
         provider="openai_realtime", model="gpt-realtime", voice="verse",
         endpoint=f"{scheme}://127.0.0.1:{{port}}/v1/realtime/client_secrets"))
@@ -132,6 +133,10 @@ def main():
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--provider-latency-ms", type=float, default=300)
     parser.add_argument("--seconds", type=float, default=15, help="length of the throughput run")
+    parser.add_argument(
+        "--rate-limits", action="store_true",
+        help="count every session against per-key and per-tenant limits (set too high to trip): their cost",
+    )  # fmt: skip
     parser.add_argument("--no-report", action="store_true", help="print only; do not write docs/benchmark.md")
     args = parser.parse_args()
 
@@ -160,12 +165,18 @@ def main():
             "SPEECH_AUDIT_ASYNC": "true",  # as make serve runs it
             "PROMETHEUS_MULTIPROC_DIR": str(Path(folder) / "prometheus"),
             "BIND": f"127.0.0.1:{ports['gateway']}",
-            "GUNICORN_ACCESS_LOG": "",
             **env_tls,
         }
         subprocess.run(["redis-cli", "-u", REDIS, "flushdb"], check=False, capture_output=True)
         manage(env, "migrate", "--noinput")
-        printed = manage(env, "shell", "-c", SETUP.format(fast=ports["fast"], slow=ports["slow"], scheme=scheme))
+        printed = manage(
+            env,
+            "shell",
+            "-c",
+            SETUP.format(
+                fast=ports["fast"], slow=ports["slow"], scheme=scheme, rate="1000000/m" if args.rate_limits else ""
+            ),
+        )
         keys = dict(line.split() for line in printed.splitlines() if line.startswith(("fast ", "slow ")))
         gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi"],
@@ -244,8 +255,10 @@ def main():
             f"`make bench` on {platform.machine()}, {os.cpu_count()} cores, "
             f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; fake provider over {scheme.upper()} on "
             "loopback; gunicorn with `config/gunicorn.conf.py` (2 workers x 64 threads) on PostgreSQL and Redis, "
-            "audit rows written by the background writer as under `make serve`; "
-            "every request authenticated by an API key, resolved, audited and counted in the metrics.\n\n"
+            "audit rows written by the background writer and an access log line per request, as under `make serve`; "
+            "every request authenticated by an API key, resolved, logged, audited and counted in the metrics; "
+            + ("per-key and per-tenant rate limits counted in Redis" if args.rate_limits else "no rate limits set")
+            + ". Direct and gateway calls alternate, so drift in the machine's speed meets both.\n\n"
             + "\n".join(table)
             + f"\n\n{detail}.\n\nThe browser's Connect-to-connected time with the local provider is measured by the "
             "e2e suite (`tests/e2e/test_voice_loop.py::test_connect_time_over_ten_runs`, printed and written to "

@@ -19,10 +19,9 @@ def redis_cache():
     require_redis(REDIS_URL)
     with override_settings(CACHES={"default": {"BACKEND": "config.cache.ReusingRedisCache", "LOCATION": REDIS_URL}}):
         cache.clear()
+        generation.generation_forget()
         yield
-        for feed in generation._feeds.values():
-            feed._close()
-        generation._feeds.clear()
+        generation.generation_forget()
         cache.clear()
 
 
