@@ -1,14 +1,41 @@
-"""Rate limits as DRF throttles, counted by django-ratelimit (an atomic add/incr in the shared
-cache, fixed windows), so one limit holds across all workers and hosts sharing Redis.
+"""Rate limits as DRF throttles over fixed-window counters in the shared cache, so one limit holds
+across all workers and hosts sharing Redis.
+
+A counter costs one round trip while its window lasts: an atomic incr (config/cache.py). Only the
+first hit of a window adds the counter, with the window's lifetime. (django-ratelimit, used before,
+asked add-then-incr on every hit, and Django's own incr takes two trips: six trips for two limits.)
 """
 
+import re
+import time
+
 from django.conf import settings
-from django_ratelimit.core import get_usage
+from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from settings_admin.models import TenantAPIKey
 
 from .tenancy import speech_settings_for_request
+
+RATE = re.compile(r"^(\d+)/(\d*)([smhd])$")  # as settings_admin.models.RATE_FORMAT admits
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def rate_parse(rate):
+    """ "30/m" -> (30, 60); "5/10s" -> (5, 10)."""
+    count, multiple, unit = RATE.match(rate).groups()
+    return int(count), int(multiple or 1) * UNIT_SECONDS[unit]
+
+
+def window_hit(key, lifetime):
+    """Count one more on the counter `key`, created on its window's first hit; returns the count."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's first hit
+        pass
+    if cache.add(key, 1, lifetime):
+        return 1
+    return cache.incr(key)  # another worker opened the window first
 
 
 def client_ip(request):
@@ -20,7 +47,7 @@ class SharedCacheThrottle(BaseThrottle):
     """Subclasses say which rate applies and whom a request counts against."""
 
     def rate(self, request):
-        """A django-ratelimit rate such as "30/m", or "" for no limit."""
+        """A rate such as "30/m" or "5/10s", or "" for no limit."""
         raise NotImplementedError
 
     def subject(self, request):
@@ -36,11 +63,12 @@ class SharedCacheThrottle(BaseThrottle):
         rate, subject = self.rate(request), self.subject(request)
         if not rate or subject is None:
             return True
-        usage = get_usage(
-            request, group=self.group(request), key=lambda group, request: subject, rate=rate, increment=True
-        )
-        self.wait_seconds = max(1, usage["time_left"]) if usage else 1
-        return not (usage and usage["should_limit"])
+        limit, period = rate_parse(rate)
+        now = int(time.time())
+        window = now // period
+        count = window_hit(f"speech:rate:{self.group(request)}:{subject}:{period}:{window}", period + 1)
+        self.wait_seconds = max(1, (window + 1) * period - now)
+        return count <= limit
 
     def wait(self):
         return self.wait_seconds

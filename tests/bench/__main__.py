@@ -191,6 +191,7 @@ def main():
         # (a) latency added at concurrency 1: the same client, pooled, through the gateway and direct.
         direct_url = f"{scheme}://127.0.0.1:{ports['fast']}/v1/realtime/client_secrets"
         direct = requests.Session()
+        direct.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment overrides direct.verify
         direct.verify = env_tls.get("REQUESTS_CA_BUNDLE", True)
         through = requests.Session()
         through.headers["Authorization"] = f"Api-Key {keys['fast']}"
@@ -260,7 +261,10 @@ def main():
             + ("per-key and per-tenant rate limits counted in Redis" if args.rate_limits else "no rate limits set")
             + ". Direct and gateway calls alternate, so drift in the machine's speed meets both.\n\n"
             + "\n".join(table)
-            + f"\n\n{detail}.\n\nThe browser's Connect-to-connected time with the local provider is measured by the "
+            + f"\n\n{detail}.\n\nVariants: `make bench BENCH_ARGS=--tls` (the provider behind TLS) and "
+            "`BENCH_ARGS=--rate-limits` (each rate limit adds its counter updates in Redis). The machine's speed "
+            "drifts from minute to minute here; run it a few times before comparing figures.\n\n"
+            "The browser's Connect-to-connected time with the local provider is measured by the "
             "e2e suite (`tests/e2e/test_voice_loop.py::test_connect_time_over_ten_runs`, printed and written to "
             "`test-artifacts/e2e-measurements.txt`).\n"
         )
