@@ -85,7 +85,8 @@ class GenerationFeed:
                 self.value = max(self.value, int(message["data"]))
 
     def _socket_readable(self):
-        sock = self.pubsub.connection._sock  # redis-py's socket (private, but stable for years)
+        connection = self.pubsub.connection
+        sock = connection._sock if connection is not None else None  # redis-py's socket (private, long stable)
         if sock is None:
             return True  # get_message reconnects or raises
         if sock is not self._polled:
@@ -98,7 +99,7 @@ class GenerationFeed:
         if self.pubsub is not None:
             with contextlib.suppress(redis.RedisError):
                 self.pubsub.close()
-        self.pubsub = None
+        self.pubsub = self._poller = self._polled = None
 
 
 _feeds = {}

@@ -36,3 +36,12 @@ def test_a_window_counts_every_hit_in_redis_and_lives_as_long_as_its_window():
         count_three_hits_and_join_an_open_window()
         assert 0 < cache._cache.get_client().ttl(cache.make_key("speech-test-window")) <= 60
         cache.clear()
+
+
+def test_a_telemetry_rate_that_is_not_a_rate_fails_the_system_check(settings):
+    from speech.checks import check_telemetry_rate
+
+    settings.SPEECH_TELEMETRY_RATE = "30 per minute"
+    assert [error.id for error in check_telemetry_rate()] == ["speech.E001"]
+    settings.SPEECH_TELEMETRY_RATE = "30/m"
+    assert check_telemetry_rate() == []
