@@ -85,10 +85,10 @@ class GenerationFeed:
                 self.value = max(self.value, int(message["data"]))
 
     def _socket_readable(self):
-        connection = self.pubsub.connection
-        sock = connection._sock if connection is not None else None  # redis-py's socket (private, long stable)
+        # redis-py's socket (a private name, long stable; without it every check takes the slow path)
+        sock = getattr(self.pubsub.connection, "_sock", None)
         if sock is None:
-            return True  # get_message reconnects or raises
+            return True  # get_message reconnects, raises or finds nothing
         if sock is not self._polled:
             self._poller = select.poll()
             self._poller.register(sock, select.POLLIN)
