@@ -21,6 +21,14 @@ def test_queued_rows_are_written_by_the_writer(tenant, settings):
     assert SessionAudit.objects.count() == 25
 
 
+def test_a_backlog_beyond_one_batch_is_written_in_full(tenant, settings):
+    settings.SPEECH_AUDIT_ASYNC = True
+    for index in range(450):  # more than two batches arrive within one interval
+        audit_record(**fields(tenant, error_code=f"b{index}"))
+    writer.flush()
+    assert SessionAudit.objects.count() == 450
+
+
 def test_a_full_queue_makes_the_request_write_its_own_row(tenant):
     small = AuditWriter(maxsize=1)
     small._ensure_started = lambda: None  # no writer thread: the queue stays full
