@@ -16,7 +16,7 @@ DEFAULT_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 SECRET_TTL_MIN, SECRET_TTL_MAX, SECRET_TTL_DEFAULT = 10, 7200, 600
 
 
-# A count per period, as speech.throttling reads it: "30/m", "5/10s", "1000/d"; blank for no limit.
+# A count per period: "30/m", "5/10s", "1000/d"; blank for no limit (read by speech.throttling.rate_parse).
 RATE_FORMAT = RegexValidator(r"^\d+/\d*[smhd]$", "Give a rate such as 30/m, 5/10s or 1000/d.")
 ORIGIN_FORMAT = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
 

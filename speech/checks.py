@@ -2,14 +2,18 @@
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.core.exceptions import ValidationError
 
-from .throttling import RATE
+from settings_admin.models import RATE_FORMAT
 
 
 @register()
 def check_telemetry_rate(app_configs=None, **kwargs):
     rate = settings.SPEECH_TELEMETRY_RATE
-    if rate and not RATE.match(rate):
+    try:
+        if rate:
+            RATE_FORMAT(rate)
+    except ValidationError:
         return [
             Error(
                 f"SPEECH_TELEMETRY_RATE {rate!r} is not a rate.",

@@ -105,7 +105,6 @@ class AzureOpenAIProvider(OpenAIRealtimeProvider):
         version = config.options.get("api_version") or PREVIEW_API_VERSION
         response = self.post(
             f"{config.endpoint.rstrip('/')}?api-version={quote(version)}",
-            config=config,
             json=body,
             headers=self.auth_headers(api_key, config),
         )

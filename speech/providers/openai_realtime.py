@@ -151,7 +151,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
             "session": self.session_body(config),
         }
 
-    def post(self, url, *, config, headers, json=None, files=None):
+    def post(self, url, *, headers, json=None, files=None):
         # Prepared piece by piece: a full prepare() also builds a cookie jar and auth we never send.
         request = requests.PreparedRequest()
         request.prepare_method("POST")
@@ -174,7 +174,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
         if config.options.get("interface") == "beta":
             return self._create_beta_session(api_key=api_key, config=config)
         response = self.post(
-            config.endpoint, config=config, json=self.request_body(config), headers=self.auth_headers(api_key, config)
+            config.endpoint, json=self.request_body(config), headers=self.auth_headers(api_key, config)
         )
         self.raise_for_status(response)
         body = self.json_body(response)
@@ -190,7 +190,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
             "session": (None, json.dumps(self.session_body(config)), "application/json"),
         }
         headers = {**self.auth_headers(api_key, config), "Accept": "application/sdp"}
-        response = self.post(self.calls_url(config.endpoint), config=config, files=files, headers=headers)
+        response = self.post(self.calls_url(config.endpoint), files=files, headers=headers)
         self.raise_for_status(response)
         answer = response.text
         if not answer.startswith("v="):
@@ -209,7 +209,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
         if config.input_transcription_model:
             body["input_audio_transcription"] = {"model": config.input_transcription_model}
         headers = {**self.auth_headers(api_key, config), "OpenAI-Beta": "realtime=v1"}
-        response = self.post(config.endpoint, config=config, json=body, headers=headers)
+        response = self.post(config.endpoint, json=body, headers=headers)
         self.raise_for_status(response)
         answer = self.json_body(response)
         secret = answer.get("client_secret") or {}

@@ -25,12 +25,14 @@ def redis_cache():
         cache.clear()
 
 
-def stored(value=None):
-    """The generation as stored in Redis, or set it there behind the feed's back (no publish)."""
-    key = cache.make_key(generation.KEY)
-    if value is not None:
-        cache._cache.get_client(write=True).set(key, value)
-    return int(cache._cache.get_client().get(key))
+def stored():
+    """The generation as stored in Redis."""
+    return int(cache._cache.get_client().get(cache.make_key(generation.KEY)))
+
+
+def store(value):
+    """Set the stored generation behind the feed's back (no message published)."""
+    cache._cache.get_client(write=True).set(cache.make_key(generation.KEY), value)
 
 
 def eventually(condition, seconds=2.0):
@@ -51,7 +53,7 @@ def test_a_bump_published_elsewhere_arrives_without_reading_redis():
 
 def test_the_stored_number_is_read_again_every_verify_interval(monkeypatch):
     first = generation.generation_current()
-    stored(first + 100)  # changed without a message: a lost one
+    store(first + 100)  # changed without a message: a lost one
     assert generation.generation_current() == first
     monkeypatch.setattr(generation, "VERIFY_SECONDS", 0.0)
     assert generation.generation_current() == first + 100
@@ -73,11 +75,11 @@ def test_a_broken_subscription_falls_back_to_reading_redis_and_comes_back(monkey
     first = generation.generation_current()
     feed = generation._feed()
     redis.Redis.from_url(REDIS_URL).client_kill_filter(_type="pubsub")
-    stored(first + 7)
+    store(first + 7)
     assert generation.generation_current() == first + 7  # read, since the subscription failed
     assert feed.pubsub is None
     assert "following Redis failed" in caplog.text
-    stored(first + 8)
+    store(first + 8)
     assert generation.generation_current() == first + 8  # still read per request until the retry time
     monkeypatch.setattr(generation, "RETRY_SECONDS", 0.0)
     feed.retry_at = 0.0
