@@ -40,14 +40,14 @@ run: install
 	@echo "Serving http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Production server: gunicorn with threaded workers, static files collected and served by WhiteNoise,
-# metrics added up across workers. DATABASE_URL, REDIS_URL, VAULT_ADDR, ... from the environment.
+# Production server: granian's WSGI workers (config/serve.py), static files collected and served by
+# WhiteNoise, metrics added up across workers. DATABASE_URL, REDIS_URL, VAULT_ADDR, ... from the environment.
 serve: install
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	STATIC_FROM_SOURCE=false $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	STATIC_FROM_SOURCE=false SPEECH_AUDIT_ASYNC=$${SPEECH_AUDIT_ASYNC:-true} \
 	  PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/var/prometheus} \
-	  BIND=$${BIND:-$(HOST):$(PORT)} $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi
+	  BIND=$${BIND:-$(HOST):$(PORT)} $(BIN)/python -m config.serve
 
 test: install-dev system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -245,7 +245,7 @@ SPEECH_AUDIT_RETENTION_DAYS = env.int("SPEECH_AUDIT_RETENTION_DAYS", default=90)
 SPEECH_AUDIT_ASYNC = env.bool("SPEECH_AUDIT_ASYNC", default=False)
 SPEECH_TELEMETRY_RATE = env.str("SPEECH_TELEMETRY_RATE", default="30/m")
 
-# prometheus-client's multiprocess mode (gunicorn): every process that imports the metrics needs the folder.
+# prometheus-client's multiprocess mode (make serve's workers): every process that imports the metrics needs the folder.
 if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):
     Path(env.str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
 

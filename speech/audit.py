@@ -2,8 +2,9 @@
 writer that batches them (bulk_create) so the database round trip leaves the request path.
 
 The writer's queue is bounded; when it is full, the request writes its row itself, so no row is
-ever dropped under load. Pending rows are flushed when a gunicorn worker exits (config/gunicorn.conf.py);
-a killed process loses at most the last batch interval.
+ever dropped under load. The writer is not a daemon thread: when the process ends (a server worker
+stopping, whatever the server), it writes the rows still queued, then ends too. A killed process
+loses at most the last batch interval.
 """
 
 import logging
@@ -20,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 BATCH = 200
 INTERVAL_SECONDS = 0.2
+# How often an idle writer looks whether the process is ending.
+IDLE_CHECK_SECONDS = 0.5
 
 
 class AuditWriter:
@@ -31,7 +34,8 @@ class AuditWriter:
     def _ensure_started(self):
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+                # Not a daemon (which it would inherit from a server's request thread): see _run.
+                self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=False)
                 self._thread.start()
 
     def record(self, fields):
@@ -43,8 +47,13 @@ class AuditWriter:
             SessionAudit.objects.create(**fields)  # back pressure: never drop a row
 
     def _run(self):
-        while True:
-            rows = [self.queue.get()]  # idle until a row comes
+        # The main thread ends when the process does; the interpreter then waits for this thread.
+        main = threading.main_thread()
+        while main.is_alive() or not self.queue.empty():
+            try:
+                rows = [self.queue.get(timeout=IDLE_CHECK_SECONDS)]  # idle until a row comes
+            except queue.Empty:
+                continue
             # Then gather for an interval without waiting on the queue: a waiting writer would be
             # woken (and take the GIL from a request) for every row.
             time.sleep(INTERVAL_SECONDS)

@@ -1,4 +1,4 @@
-"""Prometheus metrics. Under gunicorn, PROMETHEUS_MULTIPROC_DIR makes them add up across workers."""
+"""Prometheus metrics. Under make serve, PROMETHEUS_MULTIPROC_DIR makes them add up across worker processes."""
 
 from prometheus_client import Counter, Histogram
 

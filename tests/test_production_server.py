@@ -1,10 +1,12 @@
-"""The production configuration: gunicorn with two threaded workers, metrics added up across them."""
+"""The production configuration (make serve): granian with two threaded workers, metrics added up across them,
+audit rows written in the background and still written when the server stops."""
 
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -22,7 +24,7 @@ print(TenantAPIKey.objects.create_key(name="ops", tenant=tenant)[1])
 
 
 @pytest.fixture
-def gunicorn(tmp_path):
+def server(tmp_path):
     port = free_port()
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
@@ -34,14 +36,15 @@ def gunicorn(tmp_path):
         "BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
         # Each local-provider session holds two threads (the session, and its mint over HTTP to this server).
-        "GUNICORN_THREADS": "16",
-        "GUNICORN_ACCESS_LOG": "",
+        "WEB_THREADS": "16",
+        "ACCESS_LOG": "false",
+        "SPEECH_AUDIT_ASYNC": "true",
     }
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
     raw_key = manage(env, "shell", "-c", MAKE_KEY).strip().splitlines()[-1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi"],
+        [sys.executable, "-m", "config.serve"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -55,9 +58,9 @@ def gunicorn(tmp_path):
             break
         except requests.ConnectionError:
             time.sleep(0.2)
-    yield base, raw_key, tmp_path / "prometheus"
+    yield SimpleNamespace(base=base, raw_key=raw_key, metrics_dir=tmp_path / "prometheus", env=env, process=process)
     process.terminate()
-    process.wait(20)
+    process.wait(40)
 
 
 def metric(text, name, **labels):
@@ -69,15 +72,17 @@ def metric(text, name, **labels):
     return 0.0
 
 
-def test_metrics_add_up_across_two_workers(gunicorn):
+def mint(server, body=None):
+    return requests.post(
+        f"{server.base}/api/v1/realtime_session", json=body or {},
+        headers={"Authorization": f"Api-Key {server.raw_key}"}, timeout=10,
+    ).status_code  # fmt: skip
+
+
+def test_metrics_add_up_across_two_workers(server):
     from concurrent.futures import ThreadPoolExecutor
 
-    base, raw_key, metrics_dir = gunicorn
-
-    def mint(_):
-        return requests.post(
-            f"{base}/api/v1/realtime_session", json={}, headers={"Authorization": f"Api-Key {raw_key}"}, timeout=10
-        ).status_code
+    base, metrics_dir = server.base, server.metrics_dir
 
     def writers():
         return {path.name.rsplit("_", 1)[-1] for path in metrics_dir.glob("counter_*.db")}
@@ -86,11 +91,10 @@ def test_metrics_add_up_across_two_workers(gunicorn):
     with ThreadPoolExecutor(8) as pool:
         # Which worker accepts a connection is the kernel's choice: send until both have served.
         while (len(writers()) < 2 or sent < 12) and sent < 400:
-            assert set(pool.map(mint, range(8))) == {200}
+            assert set(pool.map(lambda _: mint(server), range(8))) == {200}
             sent += 8
     assert len(writers()) == 2, "both workers should have served requests"
-    requests.post(f"{base}/api/v1/realtime_session", json={"voice": "nope"},
-                  headers={"Authorization": f"Api-Key {raw_key}"}, timeout=10)  # fmt: skip
+    assert mint(server, {"voice": "nope"}) == 400
     for report in ({"outcome": "connected", "connect_ms": 240}, {"outcome": "failed", "stage": "ice"}):
         assert requests.post(f"{base}/api/v1/telemetry/connect", json=report, timeout=10).status_code == 204
 
@@ -105,11 +109,21 @@ def test_metrics_add_up_across_two_workers(gunicorn):
     assert metric(text, "realtime_webrtc_failures_total", stage="ice") == 1
 
 
-def test_static_files_are_served_collected_and_hashed(gunicorn):
-    base, _, _ = gunicorn
+def test_static_files_are_served_collected_and_hashed(server):
+    base = server.base
     page = requests.get(f"{base}/login/", timeout=10).text
     css = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', page)
     assert css, page
     response = requests.get(base + css.group(1), timeout=10)
     assert response.status_code == 200
     assert "max-age" in response.headers["Cache-Control"]
+
+
+def test_audit_rows_still_queued_are_written_when_the_server_stops(server):
+    for _ in range(5):
+        assert mint(server) == 200
+    # The background writer gathers rows for 0.2 s before it writes: stop the server at once.
+    server.process.terminate()
+    assert server.process.wait(40) == 0
+    printed = manage(server.env, "shell", "-c", "from speech.models import SessionAudit as A; print(A.objects.count())")
+    assert printed.strip().splitlines()[-1] == "5"

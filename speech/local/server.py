@@ -1,6 +1,6 @@
 """The local peer's event loop: one long-lived asyncio loop in a background thread, shared by all calls.
 
-Started on first use, so it works under runserver and gunicorn's threaded workers alike.
+Started on first use, so it works under runserver and make serve's threaded workers alike.
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """make bench: the gateway's cost over the provider's round trip, and its throughput, on this machine.
 
 Starts two fake providers on loopback (0 ms and 300 ms), the production server configuration
-(gunicorn, config/gunicorn.conf.py) on PostgreSQL and Redis, then measures:
+(granian, config/serve.py) on PostgreSQL and Redis, then measures:
   (a) latency the gateway adds over calling the fake provider directly, p50 and p99, concurrency 1;
   (b) throughput at concurrency 64 with 300 ms provider latency, against the limit 64 / 0.3 s;
   (c) errors;  (d) each worker's resident memory.
@@ -178,11 +178,11 @@ def main():
             ),
         )
         keys = dict(line.split() for line in printed.splitlines() if line.startswith(("fast ", "slow ")))
-        gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi"],
+        server = subprocess.Popen(
+            [sys.executable, "-m", "config.serve"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        processes.append(gunicorn)
+        processes.append(server)
         gateway = f"http://127.0.0.1:{ports['gateway']}/api/v1/realtime_session"
         wait_until_up(f"http://127.0.0.1:{ports['gateway']}/healthz")
         for name in ("fast", "slow"):
@@ -223,7 +223,7 @@ def main():
         throughput_errors = sum(failed for _, failed in results)
         throughput = completed / elapsed
         limit = args.concurrency / (args.provider_latency_ms / 1000)
-        memory = worker_rss_mb(gunicorn.pid)
+        memory = worker_rss_mb(server.pid)
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -255,7 +255,7 @@ def main():
             "# Benchmark\n\n"
             f"`make bench` on {platform.machine()}, {os.cpu_count()} cores, "
             f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; fake provider over {scheme.upper()} on "
-            "loopback; gunicorn with `config/gunicorn.conf.py` (2 workers x 64 threads) on PostgreSQL and Redis, "
+            "loopback; granian with `config/serve.py` (2 workers x 64 threads) on PostgreSQL and Redis, "
             "audit rows written by the background writer and an access log line per request, as under `make serve`; "
             "every request authenticated by an API key, resolved, logged, audited and counted in the metrics; "
             + ("per-key and per-tenant rate limits counted in Redis" if args.rate_limits else "no rate limits set")
