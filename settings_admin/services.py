@@ -1,4 +1,3 @@
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .models import SettingsChange
@@ -22,18 +21,15 @@ def provider_defaults_adopt(*, speech_settings, changes):
 def speech_settings_update(*, speech_settings, changes, user=None, api_key=None):
     """Apply `changes`, validated as the admin validates them (SpeechSettings.full_clean), and record who did it.
 
-    Raises django.core.exceptions.ValidationError and leaves the row unchanged when they do not fit.
+    `speech_settings` is the caller's own instance (selectors.speech_settings_for_change), never a cached
+    one: those are shared by the process's threads. Raises django.core.exceptions.ValidationError and
+    leaves the row unchanged when the changes do not fit.
     """
     changes = provider_defaults_adopt(speech_settings=speech_settings, changes=changes)
     before = {field: getattr(speech_settings, field) for field in changes}
     for field, value in changes.items():
         setattr(speech_settings, field, value)
-    try:
-        speech_settings.full_clean()
-    except ValidationError:
-        for field, value in before.items():  # the row was never touched; put the object back too
-            setattr(speech_settings, field, value)
-        raise
+    speech_settings.full_clean()
     speech_settings.save()
     changed = {field: [before[field], value] for field, value in changes.items() if before[field] != value}
     if changed:

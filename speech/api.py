@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from settings_admin.models import TenantAPIKey, TurnDetection, TurnMode, UserPreference, WebRTCMode
 from settings_admin.registry import registry
 from settings_admin.secrets import credential_status
-from settings_admin.selectors import user_preference_get
+from settings_admin.selectors import speech_settings_for_change, user_preference_get
 from settings_admin.services import speech_settings_update
 
 from . import metrics
@@ -313,7 +313,7 @@ class SpeechSettingsApi(APIView):
     def patch(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        speech_settings = speech_settings_for_request(request)
+        speech_settings = speech_settings_for_change(tenant_id=speech_settings_for_request(request).tenant_id)
         try:
             speech_settings_update(
                 speech_settings=speech_settings,

@@ -2,11 +2,12 @@ import json
 
 import pytest
 import responses
-from django.core.cache import cache, caches
+from django.core.cache import cache
 
 from settings_admin.generation import generation_forget
 from settings_admin.models import Membership, SpeechSettings, Tenant
 from settings_admin.secrets import credentials
+from settings_admin.selectors import settings_local_clear
 from tests.openai_shapes import assert_mint_body, mint_answer
 
 OPENAI_MINT_URL = "https://api.openai.com/v1/realtime/client_secrets"
@@ -15,13 +16,11 @@ SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    for each in (cache, caches["local"], credentials):
-        each.clear()
-    generation_forget()
+    for clear in (cache.clear, settings_local_clear, credentials.clear, generation_forget):
+        clear()
     yield
-    for each in (cache, caches["local"], credentials):
-        each.clear()
-    generation_forget()
+    for clear in (cache.clear, settings_local_clear, credentials.clear, generation_forget):
+        clear()
 
 
 @pytest.fixture(scope="session")

@@ -80,6 +80,8 @@ def test_invalid_changes_are_field_errors_and_change_nothing(tenant_admin_client
     speech_settings.refresh_from_db()
     assert speech_settings.voice == "verse"
     assert not SettingsChange.objects.exists()
+    # The refused change was tried on a copy: the settings this process caches and serves are as they were.
+    assert call(tenant_admin_client, "get", "/api/v1/settings/speech").json()["voice"] == "verse"
 
 
 def test_a_new_provider_brings_its_defaults(tenant_admin_client):
