@@ -4,6 +4,7 @@ The retired beta shape (POST /v1/realtime/sessions, OpenAI-Beta header, SDP to ?
 as an explicit, deprecated option for compatible servers that still speak it.
 """
 
+import functools
 import json
 import logging
 import os
@@ -28,6 +29,14 @@ BETA_NOTICE = (
     "The beta interface was retired by OpenAI in May 2026 (beta_api_shape_disabled); keep it only for "
     "compatible servers that still speak it."
 )
+
+
+@functools.lru_cache(maxsize=256)
+def _prepared_url(url):
+    # requests parses, checks and re-quotes a URL each time it prepares one; an endpoint's never changes.
+    request = requests.PreparedRequest()
+    request.prepare_url(url, None)
+    return request.url
 
 
 class OpenAIRealtimeOptions(StrictSerializer):
@@ -155,7 +164,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
         # Prepared piece by piece: a full prepare() also builds a cookie jar and auth we never send.
         request = requests.PreparedRequest()
         request.prepare_method("POST")
-        request.prepare_url(url, None)
+        request.url = _prepared_url(url)
         request.prepare_headers(headers)
         request.prepare_body(None, files, json)
         try:

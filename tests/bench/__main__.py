@@ -116,6 +116,22 @@ def paired_calls(direct, direct_url, through, gateway_url, count):
     return direct_ms, gateway_ms, errors
 
 
+def python_speed_ms():
+    """How long this machine takes right now for a fixed pure-Python loop (median of five).
+
+    The gateway's cost is Python work, so its figures scale with this one; the machine's speed drifts
+    (on the 2-core machine here, by up to three times within an hour), and this says how fast it was.
+    """
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for number in range(1_000_000):
+            total += number
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
 def worker_rss_mb(master_pid):
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
     sizes = []
@@ -196,7 +212,9 @@ def main():
         through = requests.Session()
         through.headers["Authorization"] = f"Api-Key {keys['fast']}"
         paired_calls(direct, direct_url, through, gateway, 50)  # warm up both paths
+        speed_before = python_speed_ms()
         direct_ms, gateway_ms, latency_errors = paired_calls(direct, direct_url, through, gateway, args.requests)
+        speed_after = python_speed_ms()
         added_p50 = statistics.median(gateway_ms) - statistics.median(direct_ms)
         added_p99 = percentile(gateway_ms, 0.99) - percentile(direct_ms, 0.99)
 
@@ -244,7 +262,9 @@ def main():
         f"direct p50 {statistics.median(direct_ms):.2f} ms, p99 {percentile(direct_ms, 0.99):.2f} ms; "
         f"through the gateway p50 {statistics.median(gateway_ms):.2f} ms, p99 {percentile(gateway_ms, 0.99):.2f} ms "
         f"({args.requests} of each, alternating); "
-        f"{completed} sessions in {elapsed:.1f} s at concurrency {args.concurrency}"
+        f"{completed} sessions in {elapsed:.1f} s at concurrency {args.concurrency}; "
+        f"machine speed: a 1M-step Python loop took {speed_before:.0f} ms before the latency runs and "
+        f"{speed_after:.0f} ms after (lower is faster)"
     )
     table = ["| measure | result | target | met |", "| --- | --- | --- | --- |"]
     table += [f"| {name} | {value} | {target} | {'yes' if ok else 'NO'} |" for name, value, target, ok in rows]
@@ -263,7 +283,8 @@ def main():
             + "\n".join(table)
             + f"\n\n{detail}.\n\nVariants: `make bench BENCH_ARGS=--tls` (the provider behind TLS) and "
             "`BENCH_ARGS=--rate-limits` (each rate limit adds its counter updates in Redis). The machine's speed "
-            "drifts from minute to minute here; run it a few times before comparing figures.\n\n"
+            "drifts from minute to minute here (the loop figure above says how fast it ran); run it a few times before "
+            "comparing figures.\n\n"
             "The browser's Connect-to-connected time with the local provider is measured by the "
             "e2e suite (`tests/e2e/test_voice_loop.py::test_connect_time_over_ten_runs`, printed and written to "
             "`test-artifacts/e2e-measurements.txt`).\n"
