@@ -119,7 +119,7 @@ def speech_settings_for_tenant(*, tenant_id):
 
 
 def speech_settings_for_change(*, tenant_id):
-    """The tenant's SpeechSettings as an instance of the caller's own, to change (cached ones are shared)."""
+    """A fresh copy of the tenant's SpeechSettings, for the caller to change (the cached ones are shared)."""
     return SpeechSettings.objects.select_related("tenant").get(tenant_id=tenant_id)
 
 

@@ -12,6 +12,7 @@ import argparse
 import datetime
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -247,6 +248,7 @@ def main():
             process.terminate()
         for process in processes:
             process.wait(20)
+        shutil.rmtree(folder, ignore_errors=True)
 
     errors = latency_errors + throughput_errors
     rows = [
