@@ -11,8 +11,11 @@ about 0.4 ms of each session on the benchmark machine.)
 import os
 import shutil
 
+import environ
 from granian import Granian
 from granian.constants import Interfaces
+
+env = environ.Env()  # read as settings.py reads the environment
 
 ACCESS_LOG_FORMAT = '%(addr)s - - [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms'
 
@@ -25,23 +28,23 @@ def bind_address(bind):
 
 def reset_metrics_folder():
     # prometheus-client's multiprocess mode needs an empty folder before the workers start.
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder, exist_ok=True)
 
 
 def server():
-    address, port = bind_address(os.environ.get("BIND", "127.0.0.1:8000"))
+    address, port = bind_address(env.str("BIND", default="127.0.0.1:8000"))
     granian = Granian(
         "config.wsgi:application",
         address=address,
         port=port,
         interface=Interfaces.WSGI,
-        workers=int(os.environ.get("WEB_CONCURRENCY", "2")),
+        workers=env.int("WEB_CONCURRENCY", default=2),
         # More threads than requests you expect at once per worker: each waits out a provider.
-        blocking_threads=int(os.environ.get("WEB_THREADS", "64")),
-        log_access=os.environ.get("ACCESS_LOG", "true").lower() in ("1", "true", "yes", "on"),
+        blocking_threads=env.int("WEB_THREADS", default=64),
+        log_access=env.bool("ACCESS_LOG", default=True),
         log_access_format=ACCESS_LOG_FORMAT,
         respawn_failed_workers=True,
         workers_kill_timeout=30,

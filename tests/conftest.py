@@ -14,13 +14,16 @@ OPENAI_MINT_URL = "https://api.openai.com/v1/realtime/client_secrets"
 SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 
 
+def _forget_cached_settings():
+    for clear in (cache.clear, settings_local_clear, credentials.clear, generation_forget):
+        clear()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    for clear in (cache.clear, settings_local_clear, credentials.clear, generation_forget):
-        clear()
+    _forget_cached_settings()
     yield
-    for clear in (cache.clear, settings_local_clear, credentials.clear, generation_forget):
-        clear()
+    _forget_cached_settings()
 
 
 @pytest.fixture(scope="session")
