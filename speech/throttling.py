@@ -56,10 +56,11 @@ class SharedCacheThrottle(BaseThrottle):
         return type(self).__name__
 
     def allow_request(self, request, view):
-        if not getattr(view, "counts_against_limits", lambda request: True)(request):
+        rate = self.rate(request)  # first: most limits are unset, and then nothing else matters
+        if not rate or not getattr(view, "counts_against_limits", lambda request: True)(request):
             return True
-        rate, subject = self.rate(request), self.subject(request)
-        if not rate or subject is None:
+        subject = self.subject(request)
+        if subject is None:
             return True
         limit, period = rate_parse(rate)
         now = int(time.time())

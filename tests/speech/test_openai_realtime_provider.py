@@ -1,14 +1,20 @@
 import json
+import subprocess
+import sys
+from unittest import mock
 
 import pytest
 import requests
 import responses
+from requests.adapters import HTTPAdapter
 
 from speech import errors
 from speech.providers.base import SessionConfig
-from speech.providers.openai_realtime import OpenAIRealtimeProvider
+from speech.providers.openai_realtime import EndpointAdapter, OpenAIRealtimeProvider
 from tests.conftest import OPENAI_MINT_URL, SERVER_KEY
 from tests.openai_shapes import assert_mint_body, mint_answer
+from tests.servers import ROOT
+from tests.vault_server import free_port
 
 
 @pytest.fixture
@@ -191,3 +197,70 @@ def test_endpoint_rules(provider, url, problem):
         assert found is None
     else:
         assert problem in found
+
+
+# --- the pooled adapter, against a real provider on loopback (responses would bypass it) -----
+
+
+@pytest.fixture(scope="module")
+def loopback_provider():
+    """The benchmark's fake provider on loopback: its endpoint under 127.0.0.1 and under localhost."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.fake_provider", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout.readline().startswith("ready"), "the fake provider did not start"
+        yield [f"http://{host}:{port}/v1/realtime/client_secrets" for host in ("127.0.0.1", "localhost")]
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def mint(provider, endpoint):
+    return provider.create_session(api_key=SERVER_KEY, config=config(endpoint=endpoint))
+
+
+def pool_for(provider, endpoint):
+    request = requests.Request("POST", endpoint).prepare()
+    return provider.adapter.get_connection_with_tls_context(request, provider.verify)
+
+
+def test_an_endpoint_keeps_its_pool_and_its_connection(provider, loopback_provider):
+    endpoint = loopback_provider[0]
+    lookup = HTTPAdapter.get_connection_with_tls_context
+    with mock.patch.object(HTTPAdapter, "get_connection_with_tls_context", autospec=True, side_effect=lookup) as spy:
+        for _ in range(4):
+            assert mint(provider, endpoint).client_secret == "ek_bench_secret"
+    assert spy.call_count == 1  # requests looked the pool up once
+    pool = pool_for(provider, endpoint)
+    assert pool.num_connections == 1  # one keep-alive connection served all four
+
+
+def test_a_closed_pool_is_replaced(provider, loopback_provider):
+    endpoint = loopback_provider[0]
+    mint(provider, endpoint)
+    closed = pool_for(provider, endpoint)
+    provider.adapter.poolmanager.clear()  # urllib3 forgets the pools, and (1.x) closes them:
+    closed.close()
+
+    assert mint(provider, endpoint).client_secret == "ek_bench_secret"
+    assert pool_for(provider, endpoint) is not closed
+
+
+def test_more_hosts_than_pools_all_mint(loopback_provider):
+    provider = OpenAIRealtimeProvider()
+    provider.adapter = EndpointAdapter(pool_connections=1, pool_maxsize=2)  # each host evicts the other's pool
+    for _ in range(3):
+        for endpoint in loopback_provider:
+            assert mint(provider, endpoint).client_secret == "ek_bench_secret"
+
+
+def test_each_tls_setting_gets_a_pool_of_its_own(provider, loopback_provider):
+    endpoint = loopback_provider[0]
+    request = requests.Request("POST", endpoint).prepare()
+    verifying = provider.adapter.get_connection_with_tls_context(request, True)
+    not_verifying = provider.adapter.get_connection_with_tls_context(request, False)
+    assert provider.adapter.get_connection_with_tls_context(request, True) is verifying
+    assert provider.adapter.get_connection_with_tls_context(request, False) is not_verifying
