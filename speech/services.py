@@ -10,6 +10,7 @@ from settings_admin.models import WebRTCMode
 from settings_admin.secrets import SecretsAuthError, SecretsError, credential_get
 
 from . import errors, metrics
+from .after_response import after_response
 from .audit import audit_record
 from .models import Outcome
 from .providers.base import ProviderSession, SessionConfig
@@ -100,7 +101,8 @@ def provider_credential_get(*, speech_settings, provider):
 
 @contextmanager
 def session_attempt(*, speech_settings, actor, requested):
-    """Times one attempt and records it once: a log line, the metrics and an audit row.
+    """Times one attempt and records it once: a log line, the metrics and an audit row, written
+    after the response is sent (after_response.py).
 
     The body sets attempt.model / attempt.voice once resolved, and attempt.upstream_started
     when it starts talking to the provider.
@@ -122,46 +124,58 @@ def session_attempt(*, speech_settings, actor, requested):
         raise
     finally:
         finished = time.monotonic()
-        duration_ms = (finished - started) * 1000
-        upstream_seconds = finished - attempt.upstream_started if attempt.upstream_started is not None else None
-        outcome = Outcome.FAILURE if error_code else Outcome.SUCCESS
-        metrics.session_observe(
-            tenant=speech_settings.tenant.slug,
-            provider=speech_settings.provider,
+        after_response(
+            attempt_record,
+            speech_settings=speech_settings,
+            actor=actor,
+            model=attempt.model,
+            voice=attempt.voice,
             error_code=error_code,
-            seconds=duration_ms / 1000,
-            upstream_seconds=upstream_seconds,
+            seconds=finished - started,
+            upstream_seconds=finished - attempt.upstream_started if attempt.upstream_started is not None else None,
         )
-        logger.info(
-            "realtime_session tenant=%s provider=%s model=%s outcome=%s error_code=%s duration_ms=%.1f actor=%s",
-            speech_settings.tenant.slug,
-            speech_settings.provider,
-            attempt.model,
-            outcome,
-            error_code or "-",
-            duration_ms,
-            actor,
-            extra={
-                "tenant": speech_settings.tenant.slug,
-                "provider": speech_settings.provider,
-                "model": attempt.model,
-                "outcome": outcome,
-                "error_code": error_code,
-                "duration_ms": round(duration_ms, 1),
-            },
-        )
-        audit_record(
-            tenant_id=speech_settings.tenant_id,
-            user_id=getattr(actor.user, "pk", None),
-            api_key_id=getattr(actor.api_key, "pk", None),
-            provider=speech_settings.provider,
-            model=attempt.model[:100],
-            voice=attempt.voice[:64],
-            outcome=outcome,
-            error_code=error_code or "",
-            duration_ms=round(duration_ms, 1),
-            client_ip=actor.client_ip,
-        )
+
+
+def attempt_record(*, speech_settings, actor, model, voice, error_code, seconds, upstream_seconds):
+    duration_ms = seconds * 1000
+    outcome = Outcome.FAILURE if error_code else Outcome.SUCCESS
+    metrics.session_observe(
+        tenant=speech_settings.tenant.slug,
+        provider=speech_settings.provider,
+        error_code=error_code,
+        seconds=seconds,
+        upstream_seconds=upstream_seconds,
+    )
+    logger.info(
+        "realtime_session tenant=%s provider=%s model=%s outcome=%s error_code=%s duration_ms=%.1f actor=%s",
+        speech_settings.tenant.slug,
+        speech_settings.provider,
+        model,
+        outcome,
+        error_code or "-",
+        duration_ms,
+        actor,
+        extra={
+            "tenant": speech_settings.tenant.slug,
+            "provider": speech_settings.provider,
+            "model": model,
+            "outcome": outcome,
+            "error_code": error_code,
+            "duration_ms": round(duration_ms, 1),
+        },
+    )
+    audit_record(
+        tenant_id=speech_settings.tenant_id,
+        user_id=getattr(actor.user, "pk", None),
+        api_key_id=getattr(actor.api_key, "pk", None),
+        provider=speech_settings.provider,
+        model=model[:100],
+        voice=voice[:64],
+        outcome=outcome,
+        error_code=error_code or "",
+        duration_ms=round(duration_ms, 1),
+        client_ip=actor.client_ip,
+    )
 
 
 def _prepare(*, speech_settings, requested, preference, attempt):
