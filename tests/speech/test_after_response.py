@@ -6,7 +6,8 @@ import sys
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.http import HttpResponse
 from django.test import RequestFactory
 
@@ -16,6 +17,16 @@ from speech.models import SessionAudit
 from speech.request_id import request_id_var
 
 pytestmark = pytest.mark.django_db  # closing a response ends the request: Django looks at its connections
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_tests_connection():
+    """As Django's test client does: a request's start and end leave the test's open transaction alone."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
 
 
 @pytest.fixture
