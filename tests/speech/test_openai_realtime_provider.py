@@ -262,5 +262,6 @@ def test_each_tls_setting_gets_a_pool_of_its_own(provider, loopback_provider):
     request = requests.Request("POST", endpoint).prepare()
     verifying = provider.adapter.get_connection_with_tls_context(request, True)
     not_verifying = provider.adapter.get_connection_with_tls_context(request, False)
+    assert not_verifying is not verifying
     assert provider.adapter.get_connection_with_tls_context(request, True) is verifying
     assert provider.adapter.get_connection_with_tls_context(request, False) is not_verifying
