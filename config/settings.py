@@ -246,6 +246,9 @@ if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):
 # /metrics: a bearer token, or a request from these networks (default: this machine only).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+# Hosts a tenant's provider endpoint may name besides the provider's own (api.openai.com, Azure's
+# resource hosts, LOCAL_REALTIME_URL's): "host", "host:port" or ".suffix". The server key goes there.
+SPEECH_ALLOWED_ENDPOINT_HOSTS = env.list("SPEECH_ALLOWED_ENDPOINT_HOSTS", default=[])
 SPEECH_PROVIDER_CONNECT_TIMEOUT = env.float("SPEECH_PROVIDER_CONNECT_TIMEOUT", default=3.05)
 SPEECH_PROVIDER_READ_TIMEOUT = env.float("SPEECH_PROVIDER_READ_TIMEOUT", default=10.0)
 

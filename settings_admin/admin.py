@@ -4,7 +4,7 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from .forms import SpeechSettingsForm
 from .models import Membership, SettingsChange, SpeechSettings, Tenant, TenantAPIKey, TenantHostname
 from .registry import ProviderNotFound
-from .secrets import credential_status
+from .secrets import tenant_credential_status
 
 
 def _warn_about_retired_values(request, speech_settings):
@@ -17,10 +17,9 @@ def api_key_status(speech_settings):
     if speech_settings.pk is None:
         return "-"
     try:
-        provider = speech_settings.get_provider()
+        return str(tenant_credential_status(speech_settings=speech_settings))
     except ProviderNotFound:
         return "unknown provider"
-    return str(credential_status(reference=speech_settings.credential_reference, provider=provider))
 
 
 class TenantHostnameInline(admin.TabularInline):
@@ -52,12 +51,18 @@ class TenantAdmin(admin.ModelAdmin):
     inlines = [TenantHostnameInline, MembershipInline, SpeechSettingsInline]
     fieldsets = [
         (None, {"fields": ["slug", "name", "is_active"]}),
-        ("Access", {"fields": ["allow_anonymous_sessions", "allowed_origins"]}),
+        ("Access", {"fields": ["allow_anonymous_sessions", "allowed_origins", "shared_credentials"]}),
         (
             "Rate limits (sessions per period, e.g. 30/m)",
             {"fields": ["rate_limit_user", "rate_limit_api_key", "rate_limit_anonymous", "rate_limit_tenant"]},
         ),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Granting the operator's shared keys is the operator's decision, not a tenant admin's.
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return [*self.readonly_fields, "shared_credentials"]
 
     @admin.display(ordering="speech_settings__provider")
     def provider(self, tenant):

@@ -6,6 +6,7 @@ from django.core.validators import DomainNameValidator, MaxValueValidator, MinVa
 from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey
 
+from .conf import conf
 from .registry import ProviderNotFound, registry
 
 # The seed's defaults, moved to OpenAI's GA interface (the beta one is retired).
@@ -19,6 +20,8 @@ SECRET_TTL_MIN, SECRET_TTL_MAX, SECRET_TTL_DEFAULT = 10, 7200, 600
 # A count per period: "30/m", "5/10s", "1000/d"; blank for no limit (read by speech.throttling.rate_parse).
 RATE_FORMAT = RegexValidator(r"^\d+/\d*[smhd]$", "Give a rate such as 30/m, 5/10s or 1000/d.")
 ORIGIN_FORMAT = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
+# A credential's path inside the tenant's own folder: plain names, no empty or dot segments.
+CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 
 
 def rate_field(default, help_text):
@@ -36,6 +39,12 @@ class Tenant(models.Model):
         default=list,
         blank=True,
         help_text='Web origins whose pages may call the API from the browser, e.g. ["https://app.example.com"].',
+    )
+    shared_credentials = models.BooleanField(
+        "may use the shared provider keys",
+        default=False,
+        help_text="Mint with the operator's keys from the environment (OPENAI_API_KEY, ...). The default "
+        "tenant always may; only superusers can grant it to others. Without it, the tenant needs its own key.",
     )
     rate_limit_user = rate_field("30/m", "Sessions per logged-in user.")
     rate_limit_api_key = rate_field("120/m", "Sessions per API key.")
@@ -59,6 +68,10 @@ class Tenant(models.Model):
             raise ValidationError(
                 {"allowed_origins": f"Not an origin (scheme://host[:port], no path): {', '.join(bad)}."}
             )
+
+    @property
+    def may_use_shared_credentials(self):
+        return self.shared_credentials or self.slug == conf.SPEECH_DEFAULT_TENANT
 
     def allows_origin(self, origin):
         return origin.lower().rstrip("/") in self.allowed_origins
@@ -158,10 +171,11 @@ class SpeechSettings(models.Model):
     options = models.JSONField(default=dict, blank=True, help_text="Provider-specific options.")
     webrtc_mode = models.CharField("WebRTC mode", max_length=10, choices=WebRTCMode.choices, default=WebRTCMode.DIRECT)
     credential_ref = models.CharField(
-        "credential reference",
-        max_length=255,
+        "credential name",
+        max_length=200,
         blank=True,
-        help_text="Where the provider credential lives (a Vault path). Blank: speech/tenants/<slug>/<provider>.",
+        help_text="The credential's name in the tenant's folder of the secrets store (speech/tenants/SLUG/NAME). "
+        "Blank: the provider's id.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -181,7 +195,8 @@ class SpeechSettings(models.Model):
 
     @property
     def credential_reference(self):
-        return self.credential_ref or f"speech/tenants/{self.tenant.slug}/{self.provider}"
+        # Always inside the tenant's own folder: no reference can name another tenant's key.
+        return f"speech/tenants/{self.tenant.slug}/{self.credential_ref or self.provider}"
 
     @property
     def effective_allowed_models(self):
@@ -215,6 +230,8 @@ class SpeechSettings(models.Model):
             errors["endpoint"] = problem
         elif not self.endpoint and not provider.default_endpoint:
             errors["endpoint"] = f"{provider.name} has no default endpoint: give your resource's."
+        if self.credential_ref and not CREDENTIAL_NAME.match(self.credential_ref):
+            errors["credential_ref"] = "Give a name such as openai or keys/openai (letters, digits, '-', '_', '/')."
         if self.webrtc_mode == WebRTCMode.UNIFIED and not provider.supports_unified:
             errors["webrtc_mode"] = f"{provider.name} does not support the unified interface."
         if not isinstance(self.options, dict):

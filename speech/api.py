@@ -8,9 +8,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from settings_admin.models import TenantAPIKey, TurnDetection, TurnMode, UserPreference, WebRTCMode
+from settings_admin.models import Role, TenantAPIKey, TurnDetection, TurnMode, UserPreference, WebRTCMode
 from settings_admin.registry import registry
-from settings_admin.secrets import credential_status
+from settings_admin.secrets import tenant_credential_status
 from settings_admin.selectors import speech_settings_for_change, user_preference_get
 from settings_admin.services import speech_settings_update
 
@@ -276,9 +276,7 @@ class SpeechSettingsApi(APIView):
         warnings = serializers.ListField(child=serializers.CharField(), help_text="Retired or deprecated values.")
 
         def get_credential(self, speech_settings) -> str:
-            state = credential_status(
-                reference=speech_settings.credential_reference, provider=speech_settings.get_provider()
-            ).state
+            state = tenant_credential_status(speech_settings=speech_settings).state
             return {"set": "set", "missing": "not_set"}.get(state, state)
 
     class InputSerializer(StrictSerializer):
@@ -354,7 +352,7 @@ class MyPreferencesApi(APIView):
                     "turn_mode": getattr(preference, "turn_mode", TurnMode.VOICE_ACTIVITY),
                     "allowed_voices": speech_settings.effective_allowed_voices,
                     "allowed_models": speech_settings.effective_allowed_models,
-                    "tenant_admin": user_role(request.user, speech_settings.tenant) in ("staff", "admin"),
+                    "tenant_admin": user_role(request.user, speech_settings.tenant) == Role.ADMIN,
                 }
             ).data
         )

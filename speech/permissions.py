@@ -1,13 +1,13 @@
 from rest_framework import exceptions, permissions
 
-from settings_admin.models import KeyScope, TenantAPIKey
+from settings_admin.models import KeyScope, Role, TenantAPIKey
 
 from . import errors
 from .tenancy import speech_settings_for_request, user_role
 
 
 class CanMintSessions(permissions.BasePermission):
-    """An API key of the tenant, a member (or staff), or anyone where the tenant allows anonymous sessions."""
+    """An API key of the tenant, a member or admin, or anyone where the tenant allows anonymous sessions."""
 
     def has_permission(self, request, view):
         tenant = speech_settings_for_request(request).tenant
@@ -23,7 +23,7 @@ class CanMintSessions(permissions.BasePermission):
 
 
 class CanManageSettings(permissions.BasePermission):
-    """Tenant admins, staff, and admin-scoped API keys of the tenant."""
+    """Tenant admins (see tenancy.user_role) and admin-scoped API keys of the tenant."""
 
     def has_permission(self, request, view):
         tenant = speech_settings_for_request(request).tenant
@@ -31,8 +31,7 @@ class CanManageSettings(permissions.BasePermission):
             if request.auth.scope != KeyScope.ADMIN:
                 raise errors.ApiKeyScope()
             return True
-        role = user_role(request.user, tenant)
-        if role in ("staff", "admin"):
+        if user_role(request.user, tenant) == Role.ADMIN:
             return True
         if request.user.is_authenticated:
             raise errors.NotAMember("Only the tenant's admins may change its settings.")
@@ -40,7 +39,7 @@ class CanManageSettings(permissions.BasePermission):
 
 
 class IsTenantUser(permissions.BasePermission):
-    """A logged-in member (or staff) of the tenant: preferences are a person's, not a key's."""
+    """A logged-in member or admin of the tenant: preferences are a person's, not a key's."""
 
     def has_permission(self, request, view):
         if not request.user.is_authenticated:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from django.utils.http import urlencode
 
 from settings_admin.models import WebRTCMode
-from settings_admin.secrets import SecretsAuthError, SecretsError, credential_get
+from settings_admin.secrets import SecretsAuthError, SecretsError, tenant_credential_get
 
 from . import errors, metrics
 from .after_response import after_response
@@ -66,6 +66,9 @@ def session_config_resolve(*, speech_settings, requested, preference=None):
     endpoint = speech_settings.effective_endpoint
     if requested.endpoint and requested.endpoint.rstrip("/") != endpoint.rstrip("/"):
         raise errors.EndpointNotAllowed()
+    # Checked again at mint time: a row saved before an allow-list shrank must not send the key either.
+    if speech_settings.get_provider().endpoint_problem(endpoint, speech_settings.options):
+        raise errors.EndpointNotAllowed("The tenant's endpoint is not on a host the operator allows.")
     preferred_model, preferred_voice = preferred_model_and_voice(speech_settings=speech_settings, preference=preference)
     model = requested.model or preferred_model
     if model not in speech_settings.effective_allowed_models:
@@ -85,9 +88,9 @@ def session_config_resolve(*, speech_settings, requested, preference=None):
     )
 
 
-def provider_credential_get(*, speech_settings, provider):
+def provider_credential_get(*, speech_settings):
     try:
-        credential = credential_get(reference=speech_settings.credential_reference, provider=provider)
+        credential = tenant_credential_get(speech_settings=speech_settings)
     except SecretsAuthError as exc:
         logger.error("secrets backend refused the gateway's credentials: %s", exc)
         raise errors.SecretsAuthFailed() from None
@@ -182,7 +185,7 @@ def _prepare(*, speech_settings, requested, preference, attempt):
     config = session_config_resolve(speech_settings=speech_settings, requested=requested, preference=preference)
     attempt.model, attempt.voice = config.model, config.voice
     provider = speech_settings.get_provider()
-    api_key = provider_credential_get(speech_settings=speech_settings, provider=provider)
+    api_key = provider_credential_get(speech_settings=speech_settings)
     attempt.upstream_started = time.monotonic()
     return provider, api_key, config
 

@@ -1,6 +1,6 @@
 from django.http.request import split_domain_port
 
-from settings_admin.models import TenantAPIKey
+from settings_admin.models import Role, TenantAPIKey
 from settings_admin.selectors import (
     membership_role,
     speech_settings_for_host,
@@ -38,10 +38,22 @@ def speech_settings_for_request(request):
     return request._speech_settings
 
 
+# An operator's grant: users holding it administer every tenant, whatever their memberships.
+MANAGE_EVERY_TENANT = "settings_admin.change_speechsettings"
+
+
 def user_role(user, tenant):
-    """ "staff", "admin", "member", or None: what this user may do in the tenant."""
+    """ "admin", "member", or None: what this user may do in the tenant.
+
+    Rights come from a membership, or from what an operator granted: superusers, and users holding the
+    MANAGE_EVERY_TENANT permission, administer every tenant. Staff status alone (admin-site access) is
+    not a tenant role.
+    """
     if not user.is_authenticated:
         return None
-    if user.is_staff:
-        return "staff"
-    return membership_role(user_id=user.pk, tenant_id=tenant.pk)
+    if user.is_superuser:
+        return Role.ADMIN
+    role = membership_role(user_id=user.pk, tenant_id=tenant.pk)
+    if role != Role.ADMIN and user.has_perm(MANAGE_EVERY_TENANT):
+        return Role.ADMIN
+    return role

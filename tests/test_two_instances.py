@@ -84,6 +84,7 @@ def test_two_instances_see_a_key_rotation_together(tmp_path, vault_server, setti
         "SECRET_KEY": "shared-secret-key-of-both-instances-0123456789abcdef",
         "VAULT_ADDR": vault_server.addr,
         "VAULT_TOKEN": ROOT_TOKEN,
+        "SPEECH_ALLOWED_ENDPOINT_HOSTS": f"127.0.0.1:{provider_port}",
         "SPEECH_SECRETS_CACHE_SECONDS": "3600",  # only the shared invalidation can make them read again
     }
     manage(env, "migrate", "--noinput")

@@ -26,7 +26,8 @@ __all__ = [
     "credential_delete",
     "credential_get",
     "credential_set",
-    "credential_status",
+    "tenant_credential_get",
+    "tenant_credential_status",
     "credentials",
     "get_backend",
 ]
@@ -104,6 +105,20 @@ def credential_get(*, reference, provider):
     return credentials.get(reference=reference, provider=provider)
 
 
+def tenant_credential_get(*, speech_settings):
+    """The credential the tenant's sessions are minted with, or None. Raises SecretsError / SecretsAuthError.
+
+    A shared backend's credential (the environment's one key per provider) serves only the tenants the
+    operator grants it to; every other tenant needs its own (Vault). A provider's fallback (the local
+    provider's) serves everyone.
+    """
+    provider = speech_settings.get_provider()
+    value = None
+    if not get_backend().shared or speech_settings.tenant.may_use_shared_credentials:
+        value = credential_get(reference=speech_settings.credential_reference, provider=provider)
+    return value or provider.fallback_credential()
+
+
 def credential_set(*, reference, provider, value):
     get_backend().set(reference=reference, provider=provider, value=value)
     credentials.invalidate(reference)
@@ -127,16 +142,17 @@ class CredentialStatus:
         return f"{self.state} ({self.detail})" if self.detail else self.state
 
 
-def credential_status(*, reference, provider):
-    """Whether the credential resolves, shown by its last four characters only."""
+def tenant_credential_status(*, speech_settings):
+    """Whether the tenant's credential resolves, shown by its last four characters only."""
     try:
-        value = credential_get(reference=reference, provider=provider)
+        value = tenant_credential_get(speech_settings=speech_settings)
     except SecretsAuthError as exc:
         return CredentialStatus("refused", str(exc))
     except SecretsError as exc:
         return CredentialStatus("unavailable", str(exc))
     if not value:
-        return CredentialStatus("missing")
+        withheld = get_backend().shared and not speech_settings.tenant.may_use_shared_credentials
+        return CredentialStatus("missing", "the shared key is not granted to this tenant" if withheld else "")
     return CredentialStatus("set", f"…{value[-4:]}" if len(value) >= 12 else "")
 
 

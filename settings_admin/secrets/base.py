@@ -11,6 +11,9 @@ class SecretsBackend:
     """
 
     writable = False
+    # Whether one value serves every tenant (the environment's OPENAI_API_KEY): then only the tenants
+    # the operator grants it to may use it (Tenant.may_use_shared_credentials).
+    shared = False
 
     def get(self, *, reference, provider):
         """Return the credential, or None when none is set. Raise SecretsError when unreachable."""

@@ -6,8 +6,11 @@ from .base import SecretsBackend
 class EnvironmentSecretsBackend(SecretsBackend):
     """One credential per provider, from the variable the provider names (OPENAI_API_KEY, ...).
 
-    Every tenant on a provider shares it; per-tenant keys need the Vault backend.
+    One key serves every tenant granted it (the default tenant and those a superuser marks); per-tenant
+    keys need the Vault backend.
     """
 
+    shared = True
+
     def get(self, *, reference, provider):
-        return os.environ.get(provider.credential_env) or provider.fallback_credential()
+        return os.environ.get(provider.credential_env) if provider.credential_env else None

@@ -4,12 +4,11 @@ and the legacy preview interface (api-version, a regional WebRTC URL), chosen by
 import re
 import time
 from dataclasses import replace
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from rest_framework import serializers
 
 from ..serializers import StrictSerializer
-from .base import is_loopback_host
 from .openai_realtime import OPENAI_VOICES, OpenAIRealtimeProvider
 
 GA_MINT_PATH = "/openai/v1/realtime/client_secrets"
@@ -50,6 +49,7 @@ class AzureOpenAIProvider(OpenAIRealtimeProvider):
     default_voice = "verse"
     default_endpoint = ""  # every resource has its own
     retired_endpoints = {}
+    declared_endpoint_hosts = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
     credential_env = "AZURE_OPENAI_API_KEY"
     options_serializer = AzureOpenAIOptions
 
@@ -61,11 +61,7 @@ class AzureOpenAIProvider(OpenAIRealtimeProvider):
     def endpoint_problem(self, url, options=None):
         problem = super(OpenAIRealtimeProvider, self).endpoint_problem(url)
         if problem:
-            return problem
-        host = urlsplit(url).hostname or ""
-        if not (host.endswith(".openai.azure.com") or host.endswith(".cognitiveservices.azure.com")
-                or is_loopback_host(host)):  # fmt: skip
-            return "The endpoint must be on your resource: https://<resource>.openai.azure.com/..."
+            return f"{problem} The endpoint must be on your resource: https://<resource>.openai.azure.com/..."
         path = PREVIEW_MINT_PATH if (options or {}).get("interface") == "preview" else GA_MINT_PATH
         if not url.rstrip("/").endswith(path):
             return f"The endpoint must end with {path}."

@@ -6,8 +6,11 @@ validation and the chat page all read the catalog from here.
 """
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from django.conf import settings
 
 from ..serializers import StrictSerializer
 
@@ -59,6 +62,43 @@ def is_loopback_host(host):
         return False
 
 
+# What may stand in an endpoint URL at all: printable ASCII without spaces, quotes, backslashes,
+# percent-encoding, "@" or anything else that two URL parsers could read two ways.
+URL_CHARACTERS = re.compile(r"^[A-Za-z0-9:/._~\-\[\]]+$")
+# A DNS name: dot-separated labels of letters, digits and hyphens.
+DNS_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
+
+
+def _is_ip_literal(host):
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(host, port, allowed):
+    """Whether `host` (lower case) on `port` matches an entry of `allowed`.
+
+    Entries are "host" (any port), "host:port" ("[::1]:8000" for IPv6), or ".suffix": any DNS name
+    under the suffix, never an IP literal.
+    """
+    for entry in allowed:
+        entry = entry.strip().lower()
+        if entry.startswith("."):
+            if not _is_ip_literal(host) and host.endswith(entry) and DNS_NAME.match(host):
+                return True
+            continue
+        try:
+            parts = urlsplit(f"//{entry}")
+            entry_host, entry_port = parts.hostname, parts.port
+        except ValueError:
+            continue  # a malformed entry allows nothing (the system check names it)
+        if entry_host == host and entry_port in (None, port):
+            return True
+    return False
+
+
 class RealtimeProvider:
     id = ""
     name = ""
@@ -77,21 +117,41 @@ class RealtimeProvider:
     options_serializer = NoOptions
     # Whether the provider can take the browser's offer from the gateway (the unified interface).
     supports_unified = False
+    # Hosts the provider's endpoints live on (see host_allowed): exact names, or ".suffix".
+    declared_endpoint_hosts = ()
+
+    def endpoint_hosts(self):
+        """Where this provider's endpoints live, as host_allowed() entries: the only hosts a tenant's
+        endpoint may name besides those the operator allows (SPEECH_ALLOWED_ENDPOINT_HOSTS)."""
+        return self.declared_endpoint_hosts
 
     def endpoint_problem(self, url, options=None):
-        """Why `url` cannot serve as this provider's endpoint (with these options), or None when it can."""
+        """Why `url` cannot serve as this provider's endpoint (with these options), or None when it can.
+
+        The server key goes wherever the endpoint points, so only the provider's own hosts and the
+        operator's allow-list pass, and only URLs that every parser reads alike.
+        """
+        if not URL_CHARACTERS.match(url or ""):
+            return "The endpoint may hold only letters, digits and : / . _ ~ - (no user information, "\
+                   "query, fragment, spaces or percent-encoding)."  # fmt: skip
         try:
             parts = urlsplit(url)
             host = parts.hostname or ""
-            parts.port  # noqa: B018  (raises ValueError on a malformed port)
+            port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
         except ValueError:
             return "Not a valid URL."
-        if parts.username is not None or parts.password is not None:
-            return "The endpoint must not carry user information."
-        if parts.query or parts.fragment:
-            return "The endpoint must not carry a query or fragment."
         if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(host)):
             return "The endpoint must use https:// (http:// only on loopback hosts)."
+        if not (DNS_NAME.match(host) or _is_ip_literal(host)):
+            return "The endpoint's host is not a valid host name."
+        segments = parts.path.split("/")[1:]
+        if any(segment in ("", ".", "..") for segment in segments[:-1]) or segments[-1:] in (["."], [".."]):
+            return "The endpoint's path must not hold empty, '.' or '..' segments."
+        allowed = [*self.endpoint_hosts(), *settings.SPEECH_ALLOWED_ENDPOINT_HOSTS]
+        if not host_allowed(host, port, allowed):
+            return (
+                f"{host} is not a host of {self.name}. An operator can allow it in SPEECH_ALLOWED_ENDPOINT_HOSTS."
+            )
         return None
 
     def model_problem(self, model):

@@ -1,5 +1,7 @@
 """The built-in local provider (speech.local), reached over HTTP like any other provider."""
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
@@ -25,9 +27,12 @@ class LocalRealtimeProvider(OpenAIRealtimeProvider):
     default_model = LOCAL_MODEL
     default_voice = "verse"
     retired_endpoints = {}
-    credential_env = "LOCAL_REALTIME_API_KEY"
+    credential_env = ""  # its keys are derived (fallback_credential), never a shared variable
     options_serializer = NoOptions
     supports_unified = True
+
+    def endpoint_hosts(self):
+        return (urlsplit(settings.LOCAL_REALTIME_URL).netloc,)  # exactly where the operator runs it
 
     @property
     def default_endpoint(self):

@@ -122,6 +122,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
             "(beta_api_shape_disabled). Use https://api.openai.com/v1/realtime/client_secrets."
         ),
     }
+    declared_endpoint_hosts = ("api.openai.com",)
     credential_env = "OPENAI_API_KEY"
     options_serializer = OpenAIRealtimeOptions
     supports_unified = True

@@ -38,7 +38,7 @@ SETUP = """
 from settings_admin.models import SpeechSettings, Tenant, TenantAPIKey
 for slug, port in (("fast", {fast}), ("slow", {slow})):
     tenant, _ = Tenant.objects.update_or_create(slug=slug, defaults=dict(
-        name=slug, rate_limit_user="", rate_limit_anonymous="",
+        name=slug, shared_credentials=True, rate_limit_user="", rate_limit_anonymous="",
         rate_limit_api_key="{rate}", rate_limit_tenant="{rate}"))
     SpeechSettings.objects.update_or_create(tenant=tenant, defaults=dict(
         provider="openai_realtime", model="gpt-realtime", voice="verse",
@@ -181,6 +181,7 @@ def main():
             "REDIS_URL": REDIS,
             "SECRET_KEY": "bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
             "OPENAI_API_KEY": "sk-bench-server-key",
+            "SPEECH_ALLOWED_ENDPOINT_HOSTS": f"127.0.0.1:{ports['fast']},127.0.0.1:{ports['slow']}",
             "STATIC_FROM_SOURCE": "false",
             "SPEECH_AUDIT_ASYNC": "true",  # as make serve runs it
             "PROMETHEUS_MULTIPROC_DIR": str(Path(folder) / "prometheus"),

@@ -147,7 +147,8 @@ def test_an_azure_tenant_takes_a_deployment_name_and_warns_about_the_preview(sta
     assert speech_settings.allowed_models == ["contoso-realtime", "contoso-mini"]
 
 
-def test_the_openai_beta_interface_is_an_explicit_deprecated_option(staff_client, speech_settings):
+def test_the_openai_beta_interface_is_an_explicit_deprecated_option(staff_client, speech_settings, settings):
+    settings.SPEECH_ALLOWED_ENDPOINT_HOSTS = ["compatible.example"]
     response = staff_client.post(
         change_url(speech_settings),
         change_form_data(

@@ -60,7 +60,8 @@ def test_bad_endpoints(speech_settings, endpoint, message):
     assert message in " ".join(errors_of(speech_settings)["endpoint"])
 
 
-def test_loopback_endpoints_may_use_http(speech_settings):
+def test_loopback_endpoints_may_use_http_where_the_operator_allows_them(speech_settings, settings):
+    settings.SPEECH_ALLOWED_ENDPOINT_HOSTS = ["127.0.0.1:9999"]
     speech_settings.endpoint = "http://127.0.0.1:9999/v1/realtime/client_secrets"
     speech_settings.full_clean()
 

@@ -1,4 +1,4 @@
-"""Who may mint sessions for which tenant: hosts, memberships, staff, anonymous visitors, API keys."""
+"""Who may mint sessions for which tenant: hosts, memberships, superusers, anonymous visitors, API keys."""
 
 import json
 from datetime import timedelta
@@ -21,7 +21,7 @@ def _hosts(settings):
 
 @pytest.fixture
 def acme(speech_settings):
-    tenant = Tenant.objects.create(slug="acme", name="Acme")
+    tenant = Tenant.objects.create(slug="acme", name="Acme", shared_credentials=True)
     TenantHostname.objects.create(tenant=tenant, hostname=ACME_HOST)
     SpeechSettings.objects.create(tenant=tenant, voice="coral")
     return tenant
@@ -72,7 +72,7 @@ def test_a_member_of_another_tenant_is_refused(logged_in_client, acme, openai_mi
     assert len(openai_mint.calls) == 0
 
 
-def test_staff_may_act_in_any_tenant(admin_client, acme, openai_mint):
+def test_superusers_may_act_in_any_tenant(admin_client, acme, openai_mint):
     assert post(admin_client, host=ACME_HOST).status_code == 200
 
 

@@ -15,11 +15,13 @@ def test_a_missing_variable_is_none(monkeypatch):
     assert EnvironmentSecretsBackend().get(reference="r", provider=registry.get("openai_realtime")) is None
 
 
-def test_the_local_provider_falls_back_to_its_derived_key(monkeypatch):
-    monkeypatch.delenv("LOCAL_REALTIME_API_KEY", raising=False)
-    from speech.providers.local import local_api_key
+def test_it_holds_no_key_of_the_local_provider(monkeypatch):
+    monkeypatch.setenv("LOCAL_REALTIME_API_KEY", "sk-local-master-key")
+    assert EnvironmentSecretsBackend().get(reference="r", provider=registry.get("local")) is None
 
-    assert EnvironmentSecretsBackend().get(reference="r", provider=registry.get("local")) == local_api_key()
+
+def test_it_is_shared_by_every_tenant_granted_it():
+    assert EnvironmentSecretsBackend.shared is True
 
 
 def test_it_is_read_only():
