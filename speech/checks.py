@@ -26,22 +26,14 @@ def check_telemetry_rate(app_configs=None, **kwargs):
 
 @register()
 def check_allowed_endpoint_hosts(app_configs=None, **kwargs):
-    from urllib.parse import urlsplit
+    from .providers.base import host_entry_valid
 
-    errors = []
-    for entry in settings.SPEECH_ALLOWED_ENDPOINT_HOSTS:
-        name = entry.strip().lower()
-        try:
-            valid = name.startswith(".") and len(name) > 1 or bool(urlsplit(f"//{name}").hostname)
-            urlsplit(f"//{name}").port  # noqa: B018  (raises ValueError on a malformed port)
-        except ValueError:
-            valid = False
-        if not valid or any(mark in name for mark in "/@?#%"):
-            errors.append(
-                Error(
-                    f"SPEECH_ALLOWED_ENDPOINT_HOSTS entry {entry!r} is not a host.",
-                    hint='Give "host", "host:port", "[ipv6]:port" or ".suffix" (any name under it).',
-                    id="speech.E002",
-                )
-            )
-    return errors
+    return [
+        Error(
+            f"SPEECH_ALLOWED_ENDPOINT_HOSTS entry {entry!r} is not a host.",
+            hint='Give "host", "host:port", "[ipv6]:port" or ".suffix" (any name under it).',
+            id="speech.E002",
+        )
+        for entry in settings.SPEECH_ALLOWED_ENDPOINT_HOSTS
+        if not host_entry_valid(entry)
+    ]

@@ -77,6 +77,20 @@ def _is_ip_literal(host):
     return True
 
 
+def host_entry_valid(entry):
+    """Whether `entry` is a host_allowed() entry: "host", "host:port", "[ipv6]:port" or ".suffix"."""
+    entry = entry.strip().lower()
+    if entry.startswith("."):
+        return bool(DNS_NAME.match(entry[1:]))
+    if not URL_CHARACTERS.match(entry) or "/" in entry:
+        return False
+    try:
+        parts = urlsplit(f"//{entry}")
+        return bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:
+        return False
+
+
 def host_allowed(host, port, allowed):
     """Whether `host` (lower case) on `port` matches an entry of `allowed`.
 
