@@ -22,10 +22,10 @@ from .serializers import StrictSerializer, StringField, serializer_field_schema
 from .services import (
     Actor,
     SessionRequest,
-    preferred_model_and_voice,
     realtime_call_create,
     realtime_relay_describe,
     realtime_session_create,
+    session_choices_resolve,
 )
 from .tenancy import speech_settings_for_request, user_role
 from .throttling import SESSION_THROTTLES, TelemetryRateThrottle, client_ip
@@ -74,6 +74,9 @@ class RealtimeSessionApi(APIView):
         provider = serializers.CharField()
         model = serializers.CharField()
         voice = serializers.CharField()
+        turn_mode = serializers.ChoiceField(
+            choices=TurnMode.choices, help_text="push_to_talk when the session has no turn detection."
+        )
         client_secret = serializers.SerializerMethodField()
         webrtc = serializers.SerializerMethodField()
         session = serializers.JSONField(source="minted.session", help_text="The provider's session configuration.")
@@ -97,6 +100,7 @@ class RealtimeSessionApi(APIView):
                 "provider": payload.provider,
                 "model": payload.model,
                 "voice": payload.voice,
+                "turn_mode": payload.turn_mode,
                 "client_secret": self.get_client_secret(payload),
                 "webrtc": self.get_webrtc(payload),
                 "session": payload.minted.session,
@@ -343,13 +347,13 @@ class MyPreferencesApi(APIView):
         turn_mode = serializers.ChoiceField(choices=TurnMode.choices, required=False)
 
     def _answer(self, request, speech_settings, preference):
-        model, voice = preferred_model_and_voice(speech_settings=speech_settings, preference=preference)
+        choices = session_choices_resolve(speech_settings=speech_settings, preference=preference)
         return Response(
             self.OutputSerializer(
                 {
-                    "voice": voice,
-                    "model": model,
-                    "turn_mode": getattr(preference, "turn_mode", TurnMode.VOICE_ACTIVITY),
+                    "voice": choices.voice,
+                    "model": choices.model,
+                    "turn_mode": choices.turn_mode,
                     "allowed_voices": speech_settings.effective_allowed_voices,
                     "allowed_models": speech_settings.effective_allowed_models,
                     "tenant_admin": user_role(request.user, speech_settings.tenant) == Role.ADMIN,

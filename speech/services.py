@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from django.utils.http import urlencode
 
-from settings_admin.models import WebRTCMode
+from settings_admin.models import TurnDetection, TurnMode, WebRTCMode
 from settings_admin.secrets import SecretsAuthError, SecretsError, tenant_credential_get
 
 from . import errors, metrics
@@ -47,44 +47,67 @@ class SessionPayload:
     model: str
     voice: str
     minted: ProviderSession
+    turn_mode: str  # TurnMode: what the chat page offers (push-to-talk when turn detection is off)
 
 
-def preferred_model_and_voice(*, speech_settings, preference):
-    """The user's preferred model and voice while the tenant allows them, else the tenant's defaults."""
-    model, voice = getattr(preference, "model", ""), getattr(preference, "voice", "")
-    return (
-        model if model in speech_settings.effective_allowed_models else speech_settings.model,
-        voice if voice in speech_settings.effective_allowed_voices else speech_settings.voice,
+@dataclass(frozen=True)
+class SessionChoices:
+    model: str
+    voice: str
+    turn_mode: str  # TurnMode: voice_activity | push_to_talk
+
+
+def session_choices_resolve(*, speech_settings, preference, requested=None):
+    """The one place that decides a session's model, voice and turn mode.
+
+    Model and voice: the request's, else the user's preference while the tenant allows it, else the
+    tenant's. Turn mode: push-to-talk when the tenant turns voice activity detection off or the user
+    prefers it, else voice activity. Raises ModelNotAllowed / VoiceNotAllowed for a request outside
+    what the tenant allows.
+    """
+    requested = requested or SessionRequest()
+    preferred_model, preferred_voice = getattr(preference, "model", ""), getattr(preference, "voice", "")
+    allowed_models, allowed_voices = speech_settings.effective_allowed_models, speech_settings.effective_allowed_voices
+    model = requested.model or (preferred_model if preferred_model in allowed_models else speech_settings.model)
+    if model not in allowed_models:
+        raise errors.ModelNotAllowed(f"Model {model!r} is not allowed for this tenant.")
+    voice = requested.voice or (preferred_voice if preferred_voice in allowed_voices else speech_settings.voice)
+    if voice not in allowed_voices:
+        raise errors.VoiceNotAllowed(f"Voice {voice!r} is not allowed for this tenant.")
+    push_to_talk = (
+        speech_settings.turn_detection == TurnDetection.NONE
+        or getattr(preference, "turn_mode", None) == TurnMode.PUSH_TO_TALK
     )
+    return SessionChoices(model, voice, TurnMode.PUSH_TO_TALK if push_to_talk else TurnMode.VOICE_ACTIVITY)
 
 
 def session_config_resolve(*, speech_settings, requested, preference=None):
-    """Apply the tenant's rules to the request: the client never picks where the server key goes.
-
-    Model and voice: the request's, else the user's preference while the tenant allows it, else the tenant's.
-    """
+    """Apply the tenant's rules to the request: the client never picks where the server key goes."""
     endpoint = speech_settings.effective_endpoint
     if requested.endpoint and requested.endpoint.rstrip("/") != endpoint.rstrip("/"):
         raise errors.EndpointNotAllowed()
     # Checked again at mint time: a row saved before an allow-list shrank must not send the key either.
     if speech_settings.get_provider().endpoint_problem(endpoint, speech_settings.options):
         raise errors.EndpointNotAllowed("The tenant's endpoint is not on a host the operator allows.")
-    preferred_model, preferred_voice = preferred_model_and_voice(speech_settings=speech_settings, preference=preference)
-    model = requested.model or preferred_model
-    if model not in speech_settings.effective_allowed_models:
-        raise errors.ModelNotAllowed(f"Model {model!r} is not allowed for this tenant.")
-    voice = requested.voice or preferred_voice
-    if voice not in speech_settings.effective_allowed_voices:
-        raise errors.VoiceNotAllowed(f"Voice {voice!r} is not allowed for this tenant.")
+    choices = session_choices_resolve(speech_settings=speech_settings, preference=preference, requested=requested)
     return SessionConfig(
-        model=model,
-        voice=voice,
+        model=choices.model,
+        voice=choices.voice,
         endpoint=endpoint,
         instructions=speech_settings.instructions,
-        turn_detection=speech_settings.turn_detection,
+        turn_detection=(
+            TurnDetection.NONE if choices.turn_mode == TurnMode.PUSH_TO_TALK else speech_settings.turn_detection
+        ),
         input_transcription_model=speech_settings.input_transcription_model,
         ttl_seconds=speech_settings.secret_ttl_seconds,
         options=speech_settings.options,
+    )
+
+
+def session_payload(*, provider, config, minted):
+    turn_mode = TurnMode.PUSH_TO_TALK if config.turn_detection == TurnDetection.NONE else TurnMode.VOICE_ACTIVITY
+    return SessionPayload(
+        provider=provider.id, model=config.model, voice=config.voice, minted=minted, turn_mode=turn_mode
     )
 
 
@@ -197,7 +220,7 @@ def realtime_session_create(*, speech_settings, actor, requested, preference=Non
             speech_settings=speech_settings, requested=requested, preference=preference, attempt=attempt
         )
         minted = provider.create_session(api_key=api_key, config=config)
-        return SessionPayload(provider=provider.id, model=config.model, voice=config.voice, minted=minted)
+        return session_payload(provider=provider, config=config, minted=minted)
 
 
 def realtime_relay_describe(*, speech_settings, requested, relay_url, preference=None):
@@ -212,7 +235,7 @@ def realtime_relay_describe(*, speech_settings, requested, relay_url, preference
         session={},
         codecs=provider.codecs,
     )
-    return SessionPayload(provider=provider.id, model=config.model, voice=config.voice, minted=relay)
+    return session_payload(provider=provider, config=config, minted=relay)
 
 
 def realtime_call_create(*, speech_settings, actor, requested, offer_sdp, preference=None):
