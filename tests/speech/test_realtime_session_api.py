@@ -57,6 +57,31 @@ def test_tenant_settings_shape_the_minted_session(logged_in_client, speech_setti
     assert sent["expires_after"]["seconds"] == 120
 
 
+@pytest.mark.parametrize(
+    ("tenant_detection", "preferred", "sent_detection", "turn_mode"),
+    [
+        ("server_vad", "voice_activity", {"type": "server_vad"}, "voice_activity"),
+        ("server_vad", "push_to_talk", None, "push_to_talk"),
+        ("semantic_vad", "push_to_talk", None, "push_to_talk"),
+        ("none", "voice_activity", None, "push_to_talk"),
+    ],
+)
+def test_the_turn_mode_is_decided_at_mint_time(
+    logged_in_client, user, speech_settings, openai_mint, tenant_detection, preferred, sent_detection, turn_mode
+):
+    from settings_admin.models import UserPreference
+
+    speech_settings.turn_detection = tenant_detection
+    speech_settings.save()
+    UserPreference.objects.create(user=user, tenant=speech_settings.tenant, turn_mode=preferred)
+
+    response = post(logged_in_client)
+
+    assert response.json()["turn_mode"] == turn_mode
+    sent = json.loads(openai_mint.calls[0].request.body)
+    assert sent["session"]["audio"]["input"]["turn_detection"] == sent_detection
+
+
 def test_an_allowed_model_and_voice_may_be_requested(logged_in_client, speech_settings, openai_mint):
     speech_settings.allowed_models = ["gpt-realtime", "gpt-realtime-mini"]
     speech_settings.save()
