@@ -136,6 +136,9 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if SECURE_
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = SECURE_SSL
 if env.str("SECURE_PROXY_SSL_HEADER", default=""):
     SECURE_PROXY_SSL_HEADER = (env.str("SECURE_PROXY_SSL_HEADER"), "https")
+# The local provider's endpoints take bearer tokens, never cookies, and the gateway reaches them over
+# http:// on loopback (LOCAL_REALTIME_URL): a redirect there only breaks every local mint.
+SECURE_REDIRECT_EXEMPT = [r"^local-realtime/"]
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Pages load only this site's own scripts and styles; the chat page adds its provider to connect-src.
