@@ -260,6 +260,11 @@ SPEECH_NEGOTIATION_ATTEMPTS = env.int("SPEECH_NEGOTIATION_ATTEMPTS", default=3)
 LOCAL_REALTIME_URL = env.str("LOCAL_REALTIME_URL", default="http://127.0.0.1:8000/local-realtime/v1")
 LOCAL_REALTIME_API_KEY = env.str("LOCAL_REALTIME_API_KEY", default="")
 LOCAL_REALTIME_MAX_CALLS = env.int("LOCAL_REALTIME_MAX_CALLS", default=8)
+# Calls, and requests per period, of one account (a tenant's key) in one local-provider process.
+LOCAL_REALTIME_MAX_CALLS_PER_ACCOUNT = env.int("LOCAL_REALTIME_MAX_CALLS_PER_ACCOUNT", default=4)
+LOCAL_REALTIME_RATE_CLIENT_SECRETS = env.str("LOCAL_REALTIME_RATE_CLIENT_SECRETS", default="60/m")
+LOCAL_REALTIME_RATE_CALLS = env.str("LOCAL_REALTIME_RATE_CALLS", default="30/m")
+LOCAL_REALTIME_RATE_HANGUPS = env.str("LOCAL_REALTIME_RATE_HANGUPS", default="60/m")
 LOCAL_REALTIME_MAX_CALL_SECONDS = env.int("LOCAL_REALTIME_MAX_CALL_SECONDS", default=900)
 LOCAL_REALTIME_IDLE_SECONDS = env.int("LOCAL_REALTIME_IDLE_SECONDS", default=300)
 # No audio packets for this long means the page is gone (closed tab, lost network).

@@ -15,11 +15,24 @@ def test_a_missing_variable_is_none(monkeypatch):
     assert EnvironmentSecretsBackend().get(reference="r", provider=registry.get("openai_realtime")) is None
 
 
-def test_the_local_provider_falls_back_to_its_derived_key(monkeypatch):
-    monkeypatch.delenv("LOCAL_REALTIME_API_KEY", raising=False)
+def test_each_tenant_gets_its_own_local_key(monkeypatch):
+    from speech.local.accounts import key_account
     from speech.providers.local import local_api_key
 
-    assert EnvironmentSecretsBackend().get(reference="r", provider=registry.get("local")) == local_api_key()
+    backend, local = EnvironmentSecretsBackend(), registry.get("local")
+    acme = backend.get(reference="speech/tenants/acme/local", provider=local)
+    globex = backend.get(reference="speech/tenants/globex/local", provider=local)
+    assert acme != globex
+    assert key_account(master=local_api_key(), key=acme) == "acme"
+    assert key_account(master=local_api_key(), key=globex) == "globex"
+
+
+def test_a_local_key_in_the_environment_is_not_handed_to_every_tenant(monkeypatch, settings):
+    monkeypatch.setenv("LOCAL_REALTIME_API_KEY", "sk-operators-master-key")
+    settings.LOCAL_REALTIME_API_KEY = "sk-operators-master-key"
+    key = EnvironmentSecretsBackend().get(reference="speech/tenants/acme/local", provider=registry.get("local"))
+    assert key != "sk-operators-master-key"
+    assert key.startswith("sk-local-acme-")
 
 
 def test_it_is_read_only():
