@@ -33,7 +33,7 @@ class FixedWindowLimiter:
         window = int(now // period)
         with self._lock:
             if len(self._windows) > 10_000:  # keys of windows gone by
-                self._windows = {k: v for k, v in self._windows.items() if v[0] * period + period > now}
+                self._windows = {k: v for k, v in self._windows.items() if (v[0] + 1) * k[1] > now}
             current, count = self._windows.get((key, period), (window, 0))
             count = count + 1 if current == window else 1
             self._windows[(key, period)] = (window, count)

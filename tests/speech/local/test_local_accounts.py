@@ -52,3 +52,15 @@ def test_a_used_secret_is_forgotten_once_it_has_expired():
     now[0] = 1011
     assert ledger.claim("s2", expires_at=1100)  # prunes s1
     assert len(ledger) == 1
+
+
+def test_a_rate_window_counts_per_key_and_starts_again_with_the_next_window():
+    from speech.local.limits import FixedWindowLimiter
+
+    now = [120.0]
+    limiter = FixedWindowLimiter(clock=lambda: now[0])
+    assert [limiter.hit("acme", rate="2/m") for _ in range(3)] == [0, 0, 60]
+    assert limiter.hit("globex", rate="2/m") == 0
+    assert limiter.hit("acme", rate="") == 0  # no limit
+    now[0] = 180.0
+    assert limiter.hit("acme", rate="2/m") == 0

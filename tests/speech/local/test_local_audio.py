@@ -102,3 +102,9 @@ def test_typed_text_that_names_a_data_path_is_said(tmp_path):
     require_espeak()
     samples = asyncio.run(speak(f"--path={tmp_path}", voice="verse"))
     assert seconds_of(samples) > 0.6 and not np.array_equal(samples, tone())
+
+
+def test_a_synthesis_that_takes_too_long_answers_a_tone(monkeypatch):
+    require_espeak()
+    monkeypatch.setattr(audio, "SPEAK_TIMEOUT_SECONDS", 0.001)
+    assert np.array_equal(asyncio.run(speak("Hello there " * 50, voice="verse")), tone())
