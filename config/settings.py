@@ -136,6 +136,9 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if SECURE_
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = SECURE_SSL
 if env.str("SECURE_PROXY_SSL_HEADER", default=""):
     SECURE_PROXY_SSL_HEADER = (env.str("SECURE_PROXY_SSL_HEADER"), "https")
+# The local provider's endpoints take bearer tokens, never cookies, and the gateway reaches them over
+# http:// on loopback (LOCAL_REALTIME_URL): a redirect there only breaks every local mint.
+SECURE_REDIRECT_EXEMPT = [r"^local-realtime/"]
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Pages load only this site's own scripts and styles; the chat page adds its provider to connect-src.
@@ -260,6 +263,11 @@ SPEECH_NEGOTIATION_ATTEMPTS = env.int("SPEECH_NEGOTIATION_ATTEMPTS", default=3)
 LOCAL_REALTIME_URL = env.str("LOCAL_REALTIME_URL", default="http://127.0.0.1:8000/local-realtime/v1")
 LOCAL_REALTIME_API_KEY = env.str("LOCAL_REALTIME_API_KEY", default="")
 LOCAL_REALTIME_MAX_CALLS = env.int("LOCAL_REALTIME_MAX_CALLS", default=8)
+# Calls, and requests per period, of one account (a tenant's key) in one local-provider process.
+LOCAL_REALTIME_MAX_CALLS_PER_ACCOUNT = env.int("LOCAL_REALTIME_MAX_CALLS_PER_ACCOUNT", default=4)
+LOCAL_REALTIME_RATE_CLIENT_SECRETS = env.str("LOCAL_REALTIME_RATE_CLIENT_SECRETS", default="60/m")
+LOCAL_REALTIME_RATE_CALLS = env.str("LOCAL_REALTIME_RATE_CALLS", default="30/m")
+LOCAL_REALTIME_RATE_HANGUPS = env.str("LOCAL_REALTIME_RATE_HANGUPS", default="60/m")
 LOCAL_REALTIME_MAX_CALL_SECONDS = env.int("LOCAL_REALTIME_MAX_CALL_SECONDS", default=900)
 LOCAL_REALTIME_IDLE_SECONDS = env.int("LOCAL_REALTIME_IDLE_SECONDS", default=300)
 # No audio packets for this long means the page is gone (closed tab, lost network).

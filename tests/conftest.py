@@ -8,6 +8,7 @@ from settings_admin.generation import generation_forget
 from settings_admin.models import Membership, SpeechSettings, Tenant
 from settings_admin.secrets import credentials
 from settings_admin.selectors import settings_local_clear
+from speech.local.views import local_state_clear
 from tests.openai_shapes import assert_mint_body, mint_answer
 
 OPENAI_MINT_URL = "https://api.openai.com/v1/realtime/client_secrets"
@@ -15,7 +16,7 @@ SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 
 
 def _forget_cached_settings():
-    for clear in (cache.clear, settings_local_clear, credentials.clear, generation_forget):
+    for clear in (cache.clear, settings_local_clear, credentials.clear, generation_forget, local_state_clear):
         clear()
 
 

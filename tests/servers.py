@@ -46,7 +46,7 @@ def start_server(env, port):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.get(f"http://127.0.0.1:{port}/login/", timeout=1)
+            requests.get(f"http://127.0.0.1:{port}/login/", timeout=1, allow_redirects=False)
             return process
         except requests.ConnectionError:
             time.sleep(0.1)

@@ -116,7 +116,7 @@ def tenant_credential_get(*, speech_settings):
     value = None
     if not get_backend().shared or speech_settings.tenant.may_use_shared_credentials:
         value = credential_get(reference=speech_settings.credential_reference, provider=provider)
-    return value or provider.fallback_credential()
+    return value or provider.fallback_credential(reference=speech_settings.credential_reference)
 
 
 def credential_set(*, reference, provider, value):

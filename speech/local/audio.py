@@ -212,17 +212,29 @@ def resample(samples, rate):
     return np.interp(positions, np.arange(len(samples)), samples).astype(np.int16)
 
 
+SPEAK_MAX_CHARS = 2000
+SPEAK_TIMEOUT_SECONDS = 20
+
+
 async def speak(text, *, voice):
     """Speech for `text` at 48 kHz: espeak-ng with the voice mapped from OpenAI's, else a tone."""
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         return tone()
+    # The text goes in on stdin, never as an argument: there, "-f/etc/passwd" or "-w file" would be an option.
     process = await asyncio.create_subprocess_exec(
-        espeak, "-v", ESPEAK_VOICES.get(voice, "en-us"), "--stdout", text[:2000],
+        espeak, "--stdin", "--stdout", "-v", ESPEAK_VOICES.get(voice, "en-us"),
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-    wav, _ = await process.communicate()
+    try:
+        wav, _ = await asyncio.wait_for(process.communicate(text[:SPEAK_MAX_CHARS].encode()), SPEAK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        logger.warning("espeak-ng took longer than %s s; answering with a tone", SPEAK_TIMEOUT_SECONDS)
+        return tone()
     try:
         with wave.open(io.BytesIO(wav)) as reader:
             rate = reader.getframerate()

@@ -19,8 +19,12 @@ PUSH_TO_TALK_MAX_SECONDS = 30
 class EchoCall:
     """Listens on the incoming track, detects turns, and answers on the outgoing track and data channel."""
 
-    def __init__(self, *, call_id, pc, session, max_seconds, idle_seconds, media_timeout, on_closed):
+    def __init__(
+        self, *, call_id, pc, session, max_seconds, idle_seconds, media_timeout, on_closed, account, secret_id=None
+    ):
         self.id = call_id
+        self.account = account  # whose call slot it takes, and who may hang it up
+        self.secret_id = secret_id  # the client secret that opened it (None: the account's server key)
         self.pc = pc
         self.session = session
         self.reply = ReplyTrack()

@@ -1,6 +1,12 @@
-"""Ephemeral client secrets of the local provider: signed, so any worker can check them statelessly."""
+"""Client secrets of the local provider: signed, so any worker can check them statelessly.
 
+A secret carries its session, the account that minted it, an id (so it opens one call: see
+limits.SecretLedger) and its expiry.
+"""
+
+import secrets
 import time
+from dataclasses import dataclass
 
 from django.core import signing
 
@@ -8,21 +14,32 @@ SALT = "speech.local.client-secret"
 PREFIX = "ek_local_"
 
 
-def client_secret_mint(*, session, ttl_seconds):
-    """Return (value, expires_at) for a secret that opens calls with `session` until it expires."""
+@dataclass(frozen=True)
+class ClientSecret:
+    id: str
+    account: str
+    session: dict
+    expires_at: int
+
+
+def client_secret_mint(*, session, ttl_seconds, account):
+    """Return (value, expires_at) for a secret of `account` that opens one call with `session` until it expires."""
     expires_at = int(time.time()) + ttl_seconds
-    value = PREFIX + signing.dumps({"exp": expires_at, "session": session}, salt=SALT, compress=True)
+    payload = {"exp": expires_at, "acct": account, "sid": secrets.token_hex(12), "session": session}
+    value = PREFIX + signing.dumps(payload, salt=SALT, compress=True)
     return value, expires_at
 
 
-def client_secret_session(value):
-    """The session a valid, unexpired secret carries, else None."""
+def client_secret_read(value):
+    """The ClientSecret a valid, unexpired secret carries, else None."""
     if not value.startswith(PREFIX):
         return None
     try:
         data = signing.loads(value.removeprefix(PREFIX), salt=SALT)
     except signing.BadSignature:
         return None
-    if data.get("exp", 0) < time.time():
+    if not isinstance(data, dict) or not {"exp", "acct", "sid", "session"} <= data.keys():
+        return None  # minted before secrets named their account
+    if data["exp"] < time.time():
         return None
-    return data["session"]
+    return ClientSecret(id=data["sid"], account=data["acct"], session=data["session"], expires_at=data["exp"])

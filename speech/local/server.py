@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 class CallLimitReached(Exception):
-    pass
+    """No free call slot, in total or for the account; the message says which."""
 
 
 class InvalidOffer(Exception):
@@ -45,28 +45,36 @@ class LocalRealtimeServer:
         """Run `coroutine` on the peer's loop from any thread and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
-    def answer(self, *, offer_sdp, session):
-        """Answer a browser's SDP offer; returns (call_id, answer_sdp)."""
+    def answer(self, *, offer_sdp, session, account, secret_id=None):
+        """Answer a browser's SDP offer for `account` (opened with the client secret `secret_id`, or with the
+        account's server key when None); returns (call_id, answer_sdp)."""
         delay = settings.LOCAL_REALTIME_ANSWER_DELAY_SECONDS
-        return self.run(self._answer(offer_sdp, session, delay), timeout=delay + 30)
+        limits = (settings.LOCAL_REALTIME_MAX_CALLS, settings.LOCAL_REALTIME_MAX_CALLS_PER_ACCOUNT)
+        return self.run(self._answer(offer_sdp, session, account, secret_id, limits, delay), timeout=delay + 30)
 
-    async def _answer(self, offer_sdp, session, delay):
-        if len(self.calls) >= settings.LOCAL_REALTIME_MAX_CALLS:
-            raise CallLimitReached()
-        if delay:
-            await asyncio.sleep(delay)
+    async def _answer(self, offer_sdp, session, account, secret_id, limits, delay):
+        max_calls, max_per_account = limits
+        if len(self.calls) >= max_calls:
+            raise CallLimitReached("Too many concurrent calls on the local provider.")
+        if sum(call.account == account for call in self.calls.values()) >= max_per_account:
+            raise CallLimitReached("Too many concurrent calls for this account on the local provider.")
         pc = RTCPeerConnection()
         call = EchoCall(
             call_id=new_id("rtc"),
             pc=pc,
             session=session,
+            account=account,
+            secret_id=secret_id,
             max_seconds=settings.LOCAL_REALTIME_MAX_CALL_SECONDS,
             idle_seconds=settings.LOCAL_REALTIME_IDLE_SECONDS,
             media_timeout=settings.LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS,
             on_closed=lambda closed: self.calls.pop(closed.id, None),
         )
+        # The slot is taken before the first await, so offers answered at the same time cannot overrun it.
         self.calls[call.id] = call
         try:
+            if delay:
+                await asyncio.sleep(delay)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             # The track goes in after the offer and before the answer, so the answer is sendrecv.
             pc.addTrack(call.reply)
@@ -74,15 +82,21 @@ class LocalRealtimeServer:
         except Exception as exc:  # aiortc raises ValueError and others on a bad offer
             await call.close()
             raise InvalidOffer(str(exc)) from None
-        logger.info("local call %s answered (%d open)", call.id, len(self.calls))
+        logger.info("local call %s answered for account %s (%d open)", call.id, account, len(self.calls))
         return call.id, pc.localDescription.sdp
 
-    def hang_up(self, call_id):
-        call = self.calls.get(call_id)
-        if call is None:
-            return False
-        self.run(call.close())
-        return True
+    def hang_up(self, call_id, *, account, secret_id=None):
+        """Close a call for its owner: the client secret that opened it, or its account's server key
+        (secret_id None). False when there is no such call for this caller, so others learn nothing."""
+
+        async def hang_up():
+            call = self.calls.get(call_id)
+            if call is None or call.account != account or (secret_id is not None and call.secret_id != secret_id):
+                return False
+            await call.close()
+            return True
+
+        return self.run(hang_up())
 
     def close_all(self):
         async def close_all():

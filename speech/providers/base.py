@@ -185,8 +185,9 @@ class RealtimeProvider:
         parts = urlsplit(endpoint)
         return [f"{parts.scheme}://{parts.netloc}"]
 
-    def fallback_credential(self):
-        """A credential to use when the secrets backend has none (the local provider has one)."""
+    def fallback_credential(self, *, reference):
+        """A credential for the tenant at `reference` when the environment backend has none (the local
+        provider derives one per tenant)."""
         return None
 
     def create_session(self, *, api_key, config):

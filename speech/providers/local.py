@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
+from ..local.accounts import account_key, reference_account
 from .base import NoOptions
 from .openai_realtime import MINT_PATH, OPENAI_VOICES, OpenAIRealtimeProvider
 
@@ -12,10 +13,16 @@ LOCAL_MODEL = "local-echo"
 
 
 def local_api_key():
-    """The local provider's server key: LOCAL_REALTIME_API_KEY, else one derived from SECRET_KEY."""
+    """The local provider's master key (the operator's account): LOCAL_REALTIME_API_KEY, else one derived
+    from SECRET_KEY."""
     return getattr(settings, "LOCAL_REALTIME_API_KEY", "") or (
         "sk-local-" + salted_hmac("speech.local.api-key", "local-realtime").hexdigest()[:32]
     )
+
+
+def local_account_key(*, reference):
+    """The local provider's key for the tenant whose credential reference this is: its own account."""
+    return account_key(master=local_api_key(), account=reference_account(reference))
 
 
 class LocalRealtimeProvider(OpenAIRealtimeProvider):
@@ -27,7 +34,8 @@ class LocalRealtimeProvider(OpenAIRealtimeProvider):
     default_model = LOCAL_MODEL
     default_voice = "verse"
     retired_endpoints = {}
-    credential_env = ""  # its keys are derived (fallback_credential), never a shared variable
+    # No variable: LOCAL_REALTIME_API_KEY is the master key, never handed to tenants as a shared credential.
+    credential_env = ""
     options_serializer = NoOptions
     supports_unified = True
 
@@ -38,5 +46,5 @@ class LocalRealtimeProvider(OpenAIRealtimeProvider):
     def default_endpoint(self):
         return settings.LOCAL_REALTIME_URL.rstrip("/") + MINT_PATH
 
-    def fallback_credential(self):
-        return local_api_key()
+    def fallback_credential(self, *, reference):
+        return local_account_key(reference=reference)

@@ -74,3 +74,14 @@ class RtcClient:
 
 def silence(seconds):
     return np.zeros(int(seconds * 48000), dtype=np.int16)
+
+
+async def offer_sdp():
+    """A browser-like offer (audio and the data channel) from a peer connection closed at once."""
+    pc = RTCPeerConnection()
+    pc.addTransceiver("audio")
+    pc.createDataChannel("oai-events")
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = pc.localDescription.sdp
+    await pc.close()
+    return sdp

@@ -61,3 +61,50 @@ def test_without_espeak_a_tone_answers(monkeypatch):
     monkeypatch.setattr(audio.shutil, "which", lambda name: None)
     samples = asyncio.run(speak("Hello", voice="verse"))
     assert np.array_equal(samples, tone())
+
+
+def require_espeak():
+    if audio.shutil.which("espeak-ng") is None:
+        message = "espeak-ng is not installed (make system-deps installs it)"
+        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+
+
+@pytest.fixture
+def long_file(tmp_path):
+    """A server file whose text would take minutes to say."""
+    path = tmp_path / "server-file.txt"
+    path.write_text("This is a line of a private server file. " * 100)
+    return path
+
+
+def seconds_of(samples):
+    return len(samples) / SAMPLE_RATE
+
+
+@pytest.mark.parametrize("shape", ["-f{path}", "-f {path}", "--stdin -f{path}", "\n-f{path}", "  -f{path}"])
+def test_typed_text_that_names_a_file_is_said_not_read(long_file, shape):
+    require_espeak()
+    samples = asyncio.run(speak(shape.format(path=long_file), voice="verse"))
+    assert 0.6 < seconds_of(samples) < 12, "the literal text, not the file (about two minutes) nor a tone"
+
+
+@pytest.mark.parametrize("shape", ["-w {path}", "-w{path}", "--phonout={path}"])
+def test_typed_text_that_names_an_output_file_writes_nothing(tmp_path, shape):
+    require_espeak()
+    target = tmp_path / "written"
+    samples = asyncio.run(speak(shape.format(path=target), voice="verse"))
+    assert not target.exists()
+    assert seconds_of(samples) > 0.6 and not np.array_equal(samples, tone())
+
+
+def test_typed_text_that_names_a_data_path_is_said(tmp_path):
+    """--path would point espeak-ng at another data folder (and here lose its voices, answering a tone)."""
+    require_espeak()
+    samples = asyncio.run(speak(f"--path={tmp_path}", voice="verse"))
+    assert seconds_of(samples) > 0.6 and not np.array_equal(samples, tone())
+
+
+def test_a_synthesis_that_takes_too_long_answers_a_tone(monkeypatch):
+    require_espeak()
+    monkeypatch.setattr(audio, "SPEAK_TIMEOUT_SECONDS", 0.001)
+    assert np.array_equal(asyncio.run(speak("Hello there " * 50, voice="verse")), tone())

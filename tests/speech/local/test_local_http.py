@@ -85,7 +85,7 @@ def test_calls_need_a_valid_client_secret(client, secret):
 
 
 def test_an_expired_client_secret_is_refused(client):
-    value, _ = client_secret_mint(session={"type": "realtime"}, ttl_seconds=-1)
+    value, _ = client_secret_mint(session={"type": "realtime"}, ttl_seconds=-1, account="default")
     assert post_call(client, value).status_code == 401
 
 
@@ -119,3 +119,10 @@ def test_preflight_allows_bearer_posts_from_any_page(client):
     assert response["Access-Control-Allow-Origin"] == "*"
     assert "Authorization" in response["Access-Control-Allow-Headers"]
     assert "Location" in response["Access-Control-Expose-Headers"]
+
+
+@override_settings(LOCAL_REALTIME_RATE_CALLS="thirty a minute")
+def test_a_malformed_local_rate_fails_the_system_check():
+    from speech.checks import check_local_rates
+
+    assert [error.id for error in check_local_rates()] == ["speech.E003"]
