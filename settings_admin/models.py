@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import DomainNameValidator, MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.html import escape
 from rest_framework_api_key.models import AbstractAPIKey
 
 from .registry import ProviderNotFound, registry
@@ -161,7 +162,10 @@ class SpeechSettings(models.Model):
         "credential reference",
         max_length=255,
         blank=True,
-        help_text="Where the provider credential lives (a Vault path). Blank: speech/tenants/<slug>/<provider>.",
+        # Admin shows help texts as HTML: escaped, <slug> reads as itself rather than as a tag.
+        help_text=escape(
+            "Where the provider credential lives (a Vault path). Blank: speech/tenants/<slug>/<provider>."
+        ),
     )
     updated_at = models.DateTimeField(auto_now=True)
 
