@@ -6,6 +6,7 @@ built-in local provider.
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "corsheaders",
     "csp",
+    "axes",
     "settings_admin",
     "speech",
 ]
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.csp.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login's answer into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -105,6 +109,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat"
 LOGOUT_REDIRECT_URL = "login"
@@ -180,6 +186,19 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "speech.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+# Login throttling (django-axes; the site's and the admin's login pages). Failures are counted per client
+# address and per user name, in the database (every worker and host sees the same counts). At
+# AXES_FAILURE_LIMIT failures within the cool-off, logins stop for AXES_COOLOFF_SECONDS after the last
+# counted failure; tries during a lockout are not counted, so they cannot prolong it (docs/security.md).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("AXES_COOLOFF_SECONDS", default=15 * 60))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The client address as the rate limits see it: X-Forwarded-For only from NUM_PROXIES trusted proxies.
+AXES_CLIENT_IP_CALLABLE = "speech.throttling.client_ip"
+# The login page again, saying why, with status 429 (not axes' bare text).
+AXES_LOCKOUT_CALLABLE = "config.login.lockout_response"
 
 # CORS: these origins everywhere, plus each tenant's own (settings_admin.cors).
 SPECTACULAR_SETTINGS = {

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 
 from .forms import SpeechSettingsForm
 from .models import Membership, SettingsChange, SpeechSettings, Tenant, TenantAPIKey, TenantHostname
@@ -89,6 +90,11 @@ class SpeechSettingsAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         _warn_about_retired_values(request, obj)
+
+
+# The library registers its own, tenant-less APIKey; our API refuses such keys, so only the tenant's is offered.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)
 
 
 @admin.register(TenantAPIKey)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import DomainNameValidator, MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.html import escape
 from rest_framework_api_key.models import AbstractAPIKey
 
 from .conf import conf
@@ -174,8 +175,11 @@ class SpeechSettings(models.Model):
         "credential name",
         max_length=200,
         blank=True,
-        help_text="The credential's name in the tenant's folder of the secrets store (speech/tenants/SLUG/NAME). "
-        "Blank: the provider's id.",
+        # Admin shows help texts as HTML: escaped, <slug> reads as itself rather than as a tag.
+        help_text=escape(
+            "The credential's name in the tenant's own folder of the secrets store: speech/tenants/<slug>/<name>. "
+            "Blank: the provider's id."
+        ),
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import responses
+from axes.utils import reset as axes_reset
 from django.core.cache import cache
 
 from settings_admin.generation import generation_forget
@@ -25,6 +26,31 @@ def _fresh_cache():
     _forget_cached_settings()
     yield
     _forget_cached_settings()
+
+
+def _database_fixture(request):
+    """The database fixture this test uses ("db" or "transactional_db"), or None."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction"))
+    if transactional or {"transactional_db", "live_server"} & set(request.fixturenames):
+        return "transactional_db"
+    if marker or "db" in request.fixturenames:
+        return "db"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _no_login_lockouts(request):
+    """django-axes keeps failed logins in the database: a test starts and ends with none, so no
+    test's logins are locked out by another's failures (e.g. rows a server process committed)."""
+    database = _database_fixture(request)
+    if database is None:
+        yield
+        return
+    request.getfixturevalue(database)
+    axes_reset()
+    yield
+    axes_reset()
 
 
 @pytest.fixture(scope="session")

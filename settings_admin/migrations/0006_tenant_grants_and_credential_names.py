@@ -36,8 +36,8 @@ class Migration(migrations.Migration):
             name="credential_ref",
             field=models.CharField(
                 blank=True,
-                help_text="The credential's name in the tenant's folder of the secrets store "
-                "(speech/tenants/SLUG/NAME). Blank: the provider's id.",
+                help_text="The credential&#x27;s name in the tenant&#x27;s own folder of the secrets store: "
+                "speech/tenants/&lt;slug&gt;/&lt;name&gt;. Blank: the provider&#x27;s id.",
                 max_length=200,
                 verbose_name="credential name",
             ),

@@ -165,3 +165,24 @@ def test_the_model_box_suggests_the_known_models(staff_client, speech_settings):
     page = staff_client.get(change_url(speech_settings)).content.decode()
     assert '<datalist id="id_model-suggestions">' in page
     assert '<option value="gpt-realtime-2">' in page
+
+
+def test_the_admin_offers_only_the_tenants_api_keys(staff_client):
+    index = staff_client.get("/admin/").content.decode()
+    assert index.count(">API keys</a>") == 1
+    assert 'href="/admin/settings_admin/tenantapikey/"' in index
+    # The library's own, tenant-less keys (which the API refuses) can no longer be made.
+    assert staff_client.get("/admin/rest_framework_api_key/apikey/add/").status_code == 404
+    assert staff_client.get("/admin/settings_admin/tenantapikey/add/").status_code == 200
+
+
+def test_the_credential_reference_help_shows_its_placeholders_literally(staff_client, speech_settings):
+    page = staff_client.get(change_url(speech_settings)).content.decode()
+    assert "speech/tenants/&lt;slug&gt;/&lt;name&gt;." in page  # a browser shows <slug>, <name>
+    assert "speech/tenants/<slug>" not in page
+
+
+def test_the_settings_models_and_their_migrations_agree():
+    from django.core.management import call_command
+
+    call_command("makemigrations", "settings_admin", "--check", "--dry-run", verbosity=0)

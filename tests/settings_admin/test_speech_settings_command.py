@@ -1,7 +1,15 @@
+import io
+import os
+import sqlite3
+import subprocess
+import sys
+
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from settings_admin.models import Tenant
+from tests.servers import ROOT, manage
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +92,62 @@ def test_create_a_tenant(db):
 def test_create_refuses_a_bad_slug(db):
     with pytest.raises(CommandError, match="Invalid tenant"):
         run("not a slug", "--create")
+
+
+class AtomicWatchingOutput(io.StringIO):
+    """Remembers, for each line written, whether a transaction was still open."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def write(self, text):
+        self.lines.append((text, connection.in_atomic_block))
+        return super().write(text)
+
+
+@pytest.mark.django_db(transaction=True)  # no test transaction around the command: its own commit is real
+def test_saved_is_printed_after_the_commit():
+    tenant = Tenant.objects.create(slug="acme", name="Acme")
+    out = AtomicWatchingOutput()
+    call_command("speech_settings", "acme", "--voice", "ash", stdout=out, stderr=io.StringIO())
+    saved = [in_transaction for text, in_transaction in out.lines if "Saved speech settings of acme." in text]
+    assert saved == [False]
+    tenant.speech_settings.refresh_from_db()
+    assert tenant.speech_settings.voice == "ash"
+
+
+def test_a_refused_change_prints_no_saved(speech_settings):
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="voice: 'darth' is not a voice"):
+        call_command("speech_settings", "default", "--voice", "darth", stdout=out, stderr=io.StringIO())
+    assert "Saved" not in out.getvalue()
+
+
+def test_a_reader_that_leaves_early_does_not_undo_the_change(tmp_path):
+    """`manage.py speech_settings default --voice ash | head -c1`: the pipe closes before the command writes."""
+    database = tmp_path / "db.sqlite3"
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{database}", "SECRET_KEY": "x" * 50}
+    manage(env, "migrate", "--noinput")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first line
+    # Unbuffered (as in most containers): each line reaches the pipe when written.
+    command = subprocess.run(
+        [sys.executable, "manage.py", "speech_settings", "default", "--voice", "ash"],
+        cwd=ROOT,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+    os.close(write_end)
+    with sqlite3.connect(database) as db:
+        (voice,) = db.execute(
+            "SELECT s.voice FROM settings_admin_speechsettings s"
+            " JOIN settings_admin_tenant t ON t.id = s.tenant_id WHERE t.slug = 'default'"
+        ).fetchone()
+    assert voice == "ash"
+    # Only the report was lost: exit status 1 (Python's for a closed pipe), and no traceback.
+    assert command.returncode == 1
+    assert "Traceback" not in command.stderr

@@ -1,4 +1,6 @@
 import json
+import os
+import sys
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -70,22 +72,35 @@ class Command(BaseCommand):
         parser.add_argument("--options", type=_json_object, help="provider options as a JSON object")
         parser.add_argument("--credential-ref", help="where the credential lives (a Vault path)")
 
-    @transaction.atomic
     def handle(self, *args, tenant, create, name, **options):
-        speech_settings = self._load(tenant, create=create, name=name)
         changes = {FIELDS[key]: value for key, value in options.items() if key in FIELDS and value is not None}
-        if changes:
-            try:
-                speech_settings_update(speech_settings=speech_settings, changes=changes)
-            except ValidationError as exc:
-                lines = [f"  {field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()]
-                raise CommandError("Invalid settings:\n" + "\n".join(lines)) from None
+        with transaction.atomic():
+            speech_settings = self._load(tenant, create=create, name=name)
+            if changes:
+                try:
+                    speech_settings_update(speech_settings=speech_settings, changes=changes)
+                except ValidationError as exc:
+                    lines = [f"  {field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()]
+                    raise CommandError("Invalid settings:\n" + "\n".join(lines)) from None
+        # Printed after the commit: "Saved" means saved, and a reader that leaves early (`| head`)
+        # can no longer roll the change back.
+        try:
+            self._report(speech_settings, saved=bool(changes))
+        except BrokenPipeError:
+            # The change is saved; only its report is lost. As Python's documentation advises, point
+            # stdout at /dev/null so the flush at exit does not fail again, and exit with 1.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+
+    def _report(self, speech_settings, *, saved):
+        if saved:
             self.stdout.write(self.style.SUCCESS(f"Saved speech settings of {speech_settings.tenant.slug}."))
         for notice in speech_settings.warnings():
             self.stderr.write(self.style.WARNING(f"Warning: {notice}"))
         for attribute in SHOWN:
             value = getattr(speech_settings, attribute)
             self.stdout.write(f"{attribute:26} {json.dumps(value) if isinstance(value, (list, dict)) else value}")
+        self.stdout.flush()  # a closed pipe shows here, not at exit
 
     def _load(self, slug, *, create, name):
         try:
