@@ -9,7 +9,7 @@ back as a fresh counter without its expiry. Rate limits call incr on every sessi
 one atomic script.
 
 When Redis fails, the cache serves from the process's local memory for a while (ReusingRedisCache):
-a Redis outage slows nothing down and fails no request.
+a Redis outage fails no request (a hung one delays a request by at most the socket timeout).
 """
 
 import logging
