@@ -99,6 +99,13 @@ if env.str("REDIS_URL", default=""):
         "default": {
             "BACKEND": "config.cache.ReusingRedisCache",
             "LOCATION": env.str("REDIS_URL"),
+            # When Redis fails, each process serves from its own memory and tries Redis again after this long.
+            "RETRY_SECONDS": env.float("REDIS_RETRY_SECONDS", default=5.0),
+            # A hung Redis costs a request at most this long (connect, then each command), not the OS's minutes.
+            "OPTIONS": {
+                "socket_connect_timeout": env.float("REDIS_TIMEOUT", default=1.0),
+                "socket_timeout": env.float("REDIS_TIMEOUT", default=1.0),
+            },
         }
     }
 else:

@@ -22,3 +22,7 @@ urlpatterns = [
     path("local-realtime/", include("speech.local.urls")),
     path("", include("speech.urls")),
 ]
+
+# API paths answer JSON with a stable code even for a path that does not exist or an unexpected error.
+handler404 = "speech.views.page_not_found"
+handler500 = "speech.views.server_error"

@@ -3,9 +3,19 @@
 Answers have the shape {"error": {"code": ..., "message": ...}}.
 """
 
+import logging
+import re
+
+from django.db import InterfaceError, OperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from settings_admin.secrets import SecretsAuthError, SecretsError
+
+logger = logging.getLogger(__name__)
+# Paths whose answers are JSON for programs, errors included; other paths are pages for people.
+API_PATHS = re.compile(r"^/(api/|realtime_session$)")
 
 
 class SpeechError(Exception):
@@ -109,6 +119,21 @@ class ProviderBadResponse(SpeechError):
     message = "The provider answered in a shape the gateway does not understand."
 
 
+class DatabaseUnavailable(SpeechError):
+    status, code = 503, "database_unavailable"
+    message = "The database cannot be reached. Try again shortly."
+
+
+class InternalError(SpeechError):
+    status, code = 500, "internal_error"
+    message = "The gateway failed unexpectedly. Quote the request id when you report it."
+
+
+class PathNotFound(SpeechError):
+    status, code = 404, "not_found"
+    message = "No such API path."
+
+
 # Codes that DRF raises itself, with the status they come with.
 FRAMEWORK_CODES = {
     "invalid_request": (400, "A body field is unknown, of the wrong type or out of range; `fields` names them."),
@@ -149,8 +174,24 @@ def _messages(detail, prefix=""):
     return [f"{prefix}{detail}"]
 
 
+def fault_error(exc):
+    """The named error for a fault of a part the gateway depends on (database, secrets backend), or None."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.error("database unavailable: %s", " ".join(str(exc).split()))
+        return DatabaseUnavailable()
+    if isinstance(exc, SecretsAuthError):
+        logger.error("secrets backend refused the gateway: %s", exc)
+        return SecretsAuthFailed()
+    if isinstance(exc, SecretsError):
+        logger.error("secrets backend unavailable: %s", exc)
+        return SecretsUnavailable()
+    return None
+
+
 def exception_handler(exc, context):
-    """DRF's EXCEPTION_HANDLER: our errors and DRF's own in one shape."""
+    """DRF's EXCEPTION_HANDLER: our errors and DRF's own in one shape. Anything else goes on to Django's
+    handler500 (speech.views.server_error), which logs it and answers internal_error."""
+    exc = fault_error(exc) or exc
     if isinstance(exc, SpeechError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return error_response(code=exc.code, message=exc.message, status=exc.status, headers=headers)

@@ -1,6 +1,6 @@
 """Prometheus metrics. Under make serve, PROMETHEUS_MULTIPROC_DIR makes them add up across worker processes."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 # Gateway time is small (a cache hit and one request upstream); provider time is the rest.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -22,6 +22,17 @@ webrtc_connect_seconds = Histogram(
 )
 webrtc_failures_total = Counter(
     "realtime_webrtc_failures_total", "Browser-reported connection failures, by stage.", ["stage"]
+)
+
+# The shared cache (config/cache.py): while Redis fails, each process serves from its own memory.
+shared_cache_degraded = Gauge(
+    "shared_cache_degraded",
+    "1 while this process serves the cache from its own memory because Redis failed.",
+    multiprocess_mode="livemax",
+)
+shared_cache_outages_total = Counter("shared_cache_outages_total", "Redis outages this process has seen begin.")
+shared_cache_fallback_operations_total = Counter(
+    "shared_cache_fallback_operations_total", "Cache calls served from this process's memory because Redis failed."
 )
 
 

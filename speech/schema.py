@@ -24,6 +24,9 @@ ErrorSerializer = inline_serializer(
                     required=False,
                     help_text="With invalid_request: the message(s) for each bad field.",
                 ),
+                "request_id": serializers.CharField(
+                    required=False, help_text="With internal_error: the request id, as in its logged traceback."
+                ),
             },
         )
     },
@@ -31,7 +34,8 @@ ErrorSerializer = inline_serializer(
 
 # Every endpoint can answer these.
 COMMON = ("not_authenticated", "invalid_api_key", "csrf_failed", "method_not_allowed", "parse_error",
-          "unsupported_media_type", "request_too_large", "invalid_request")  # fmt: skip
+          "unsupported_media_type", "request_too_large", "invalid_request", "internal_error",
+          "database_unavailable")  # fmt: skip
 
 
 def error_responses(*codes):

@@ -35,13 +35,14 @@ def manage(env, *args, stdin=None):
     return result.stdout
 
 
-def start_server(env, port):
+def start_server(env, port, *, log=subprocess.DEVNULL):
+    """runserver on 127.0.0.1:port; its stderr (the log) goes to `log`, an open file, when given."""
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from settings_admin.health import tenant_credential_statuses
+from settings_admin.management.base import FaultReportingCommand
 from settings_admin.models import SpeechSettings
 
 
-class Command(BaseCommand):
+class Command(FaultReportingCommand):
     help = "Report whether each tenant's provider credential resolves (the key itself is never printed)."
 
     def add_arguments(self, parser):

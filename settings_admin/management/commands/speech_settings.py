@@ -3,9 +3,10 @@ import os
 import sys
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
+from settings_admin.management.base import FaultReportingCommand
 from settings_admin.models import SpeechSettings, Tenant
 from settings_admin.services import speech_settings_update
 
@@ -52,7 +53,7 @@ def _json_object(value):
         raise CommandError(f"--options is not valid JSON: {exc}") from None
 
 
-class Command(BaseCommand):
+class Command(FaultReportingCommand):
     help = "Show a tenant's speech settings, or change them (validated like the admin)."
 
     def add_arguments(self, parser):

@@ -1,13 +1,13 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from settings_admin.management.base import FaultReportingCommand
 from speech.models import SessionAudit
 
 
-class Command(BaseCommand):
+class Command(FaultReportingCommand):
     help = "Delete session audit records older than the retention period (SPEECH_AUDIT_RETENTION_DAYS)."
 
     def add_arguments(self, parser):

@@ -2,13 +2,13 @@ import os
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 
 from settings_admin.conf import conf
+from settings_admin.management.base import FaultReportingCommand
 from settings_admin.models import SpeechSettings
 
 
-class Command(BaseCommand):
+class Command(FaultReportingCommand):
     help = "First-run set-up for `make run`: an admin login (printed once). Safe to run again."
 
     def handle(self, *args, **options):
