@@ -280,6 +280,14 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.
 SPEECH_ALLOWED_ENDPOINT_HOSTS = env.list("SPEECH_ALLOWED_ENDPOINT_HOSTS", default=[])
 SPEECH_PROVIDER_CONNECT_TIMEOUT = env.float("SPEECH_PROVIDER_CONNECT_TIMEOUT", default=3.05)
 SPEECH_PROVIDER_READ_TIMEOUT = env.float("SPEECH_PROVIDER_READ_TIMEOUT", default=10.0)
+# No tenant can starve another (docs/security.md, "Upstream limits"): a whole provider call ends within
+# the deadline, reads at most so many bytes, and only so many are in flight per process, per tenant and in all
+# (by default a quarter and three quarters of make serve's threads per worker).
+SPEECH_PROVIDER_DEADLINE_SECONDS = env.float("SPEECH_PROVIDER_DEADLINE_SECONDS", default=15.0)
+SPEECH_PROVIDER_MAX_RESPONSE_BYTES = env.int("SPEECH_PROVIDER_MAX_RESPONSE_BYTES", default=256 * 1024)
+_WEB_THREADS = env.int("WEB_THREADS", default=64)
+SPEECH_PROVIDER_CALLS_PER_TENANT = env.int("SPEECH_PROVIDER_CALLS_PER_TENANT", default=max(1, _WEB_THREADS // 4))
+SPEECH_PROVIDER_CALLS = env.int("SPEECH_PROVIDER_CALLS", default=max(1, _WEB_THREADS * 3 // 4))
 
 # The chat page: how long one WebRTC negotiation may take, and how many fresh sessions to try.
 SPEECH_NEGOTIATION_TIMEOUT_MS = env.int("SPEECH_NEGOTIATION_TIMEOUT_MS", default=10000)

@@ -134,6 +134,21 @@ class PathNotFound(SpeechError):
     message = "No such API path."
 
 
+class ProviderResponseTooLarge(ProviderBadResponse):
+    status, code = 502, "provider_response_too_large"
+    message = "The provider's answer was larger than the gateway reads (SPEECH_PROVIDER_MAX_RESPONSE_BYTES)."
+
+
+class TenantProviderCallsLimited(SpeechError):
+    status, code = 429, "provider_calls_limited"
+    message = "This tenant has too many provider requests in flight on this server. Try again shortly."
+
+
+class ServerBusy(SpeechError):
+    status, code = 503, "server_busy"
+    message = "This server has too many provider requests in flight. Try again shortly."
+
+
 # Codes that DRF raises itself, with the status they come with.
 FRAMEWORK_CODES = {
     "invalid_request": (400, "A body field is unknown, of the wrong type or out of range; `fields` names them."),

@@ -14,6 +14,7 @@ from .after_response import after_response
 from .audit import audit_record
 from .models import Outcome
 from .providers.base import ProviderSession, SessionConfig
+from .upstream import upstream_slot
 
 logger = logging.getLogger("speech.session")
 
@@ -219,7 +220,8 @@ def realtime_session_create(*, speech_settings, actor, requested, preference=Non
         provider, api_key, config = _prepare(
             speech_settings=speech_settings, requested=requested, preference=preference, attempt=attempt
         )
-        minted = provider.create_session(api_key=api_key, config=config)
+        with upstream_slot(tenant_id=speech_settings.tenant_id):
+            minted = provider.create_session(api_key=api_key, config=config)
         return session_payload(provider=provider, config=config, minted=minted)
 
 
@@ -247,4 +249,5 @@ def realtime_call_create(*, speech_settings, actor, requested, offer_sdp, prefer
         provider, api_key, config = _prepare(
             speech_settings=speech_settings, requested=requested, preference=preference, attempt=attempt
         )
-        return provider.create_call(api_key=api_key, config=config, offer_sdp=offer_sdp)
+        with upstream_slot(tenant_id=speech_settings.tenant_id):
+            return provider.create_call(api_key=api_key, config=config, offer_sdp=offer_sdp)

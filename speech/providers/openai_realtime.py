@@ -8,9 +8,12 @@ import functools
 import json
 import logging
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import requests
+import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 from rest_framework import serializers
@@ -18,6 +21,7 @@ from rest_framework import serializers
 from .. import errors
 from ..serializers import StrictSerializer
 from .base import ProviderCall, ProviderSession, RealtimeProvider
+from .deadline import Deadline, WatchedHTTPConnection, WatchedHTTPSConnection
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +62,44 @@ class EndpointAdapter(HTTPAdapter):
         pool = self._pools.get(key)
         if pool is None or pool.pool is None:  # urllib3 empties `pool` when the pool is closed
             pool = super().get_connection_with_tls_context(request, verify)
+            # Its new connections give each response's socket to the call's deadline (deadline.py).
+            pool.ConnectionCls = WatchedHTTPSConnection if pool.scheme == "https" else WatchedHTTPConnection
             if len(self._pools) >= self._remembered:
                 self._pools.clear()
             self._pools[key] = pool
         return pool
+
+
+@dataclass(frozen=True)
+class ProviderAnswer:
+    """A provider's answer, read whole (within the deadline and the size cap)."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self):
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self):
+        try:
+            return json.loads(self.content)
+        except RecursionError:  # 256 KiB of "[[[[": a bad answer, not a crash
+            raise ValueError("The answer nests too deeply.") from None
+
+
+def read_capped(response, limit):
+    """The body of a streamed `response`, refusing one larger than `limit` bytes (declared or read)."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise errors.ProviderResponseTooLarge()
+    body = bytearray()
+    for chunk in response.raw.stream(16384, decode_content=True):  # decoded: a compressed bomb stops too
+        body += chunk
+        if len(body) > limit:
+            raise errors.ProviderResponseTooLarge()
+    return bytes(body)
 
 
 class OpenAIRealtimeOptions(StrictSerializer):
@@ -188,23 +226,36 @@ class OpenAIRealtimeProvider(RealtimeProvider):
         }
 
     def post(self, url, *, headers, json=None, files=None):
+        """POST to the provider and read the whole answer within SPEECH_PROVIDER_DEADLINE_SECONDS and
+        SPEECH_PROVIDER_MAX_RESPONSE_BYTES; returns a ProviderAnswer."""
         # Prepared piece by piece: a full prepare() also builds a cookie jar and auth we never send.
         request = requests.PreparedRequest()
         request.prepare_method("POST")
         request.url = _prepared_url(url)
         request.prepare_headers(headers)
         request.prepare_body(None, files, json)
-        try:
-            return self.adapter.send(
-                request,
-                timeout=(settings.SPEECH_PROVIDER_CONNECT_TIMEOUT, settings.SPEECH_PROVIDER_READ_TIMEOUT),
-                verify=self.verify,
-            )
-        except requests.Timeout:
-            raise errors.ProviderTimeout() from None
-        except requests.RequestException as exc:
-            logger.warning("provider=%s connection failed: %s", self.id, type(exc).__name__)
-            raise errors.ProviderUnavailable() from None
+        with Deadline(settings.SPEECH_PROVIDER_DEADLINE_SECONDS) as deadline:
+            try:
+                response = self.adapter.send(
+                    request,
+                    stream=True,
+                    timeout=(settings.SPEECH_PROVIDER_CONNECT_TIMEOUT, settings.SPEECH_PROVIDER_READ_TIMEOUT),
+                    verify=self.verify,
+                )
+                try:
+                    content = read_capped(response, settings.SPEECH_PROVIDER_MAX_RESPONSE_BYTES)
+                finally:
+                    response.close()  # a whole answer leaves its connection in the pool, any other closes it
+            except (requests.Timeout, urllib3.exceptions.ReadTimeoutError):
+                raise errors.ProviderTimeout() from None
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                if deadline.expired:
+                    raise errors.ProviderTimeout() from None
+                logger.warning("provider=%s connection failed: %s", self.id, type(exc).__name__)
+                raise errors.ProviderUnavailable() from None
+        if deadline.expired:  # the cut can look like the end of a body sent without a length
+            raise errors.ProviderTimeout()
+        return ProviderAnswer(status_code=response.status_code, headers=response.headers, content=content)
 
     def create_session(self, *, api_key, config):
         if config.options.get("interface") == "beta":
