@@ -80,8 +80,13 @@ class TcpProxy:
         return self
 
     def cut(self):
-        self.listener.close()
         with self.lock:
+            # shutdown() wakes the accept() blocked in the other thread; close() alone would leave it
+            # accepting on the kernel's socket.
+            with suppress(OSError):
+                self.listener.shutdown(socket.SHUT_RDWR)
+            self.listener.close()
+            self.listener = None
             for sock in self.sockets:
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
@@ -101,6 +106,10 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             with self.lock:
+                if self.listener is not listener:  # cut while this one was connecting
+                    client.close()
+                    upstream.close()
+                    return
                 self.sockets.update((client, upstream))
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()

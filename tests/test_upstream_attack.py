@@ -20,7 +20,7 @@ SETUP = """
 from settings_admin.models import SpeechSettings, Tenant, TenantAPIKey
 
 def tenant(slug, endpoint):
-    tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={{"name": slug}})
+    tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={{"name": slug, "shared_credentials": True}})
     tenant.rate_limit_api_key = tenant.rate_limit_tenant = ""
     tenant.save()
     SpeechSettings.objects.get_or_create(tenant=tenant)

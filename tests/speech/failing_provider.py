@@ -14,6 +14,7 @@ class FailingProvider(RealtimeProvider):
     default_model = "m1"
     default_voice = "verse"
     default_endpoint = "https://failing.example/v1/realtime/client_secrets"
+    declared_endpoint_hosts = ("failing.example",)
     credential_env = "FAILING_API_KEY"
 
     def create_session(self, *, api_key, config):

@@ -119,7 +119,7 @@ def test_a_sooner_deadline_wakes_the_watchdog():
 
 
 def tenant_on(slug, endpoint):
-    tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": slug})
+    tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": slug, "shared_credentials": True})
     speech_settings, _ = SpeechSettings.objects.get_or_create(tenant=tenant)
     speech_settings.provider, speech_settings.model, speech_settings.voice = "openai_realtime", "gpt-realtime", "verse"
     speech_settings.endpoint = endpoint
