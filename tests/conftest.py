@@ -4,7 +4,6 @@ import pytest
 import responses
 from django.core.cache import cache
 
-from settings_admin.generation import generation_forget
 from settings_admin.models import Membership, SpeechSettings, Tenant
 from settings_admin.secrets import credentials
 from settings_admin.selectors import settings_local_clear
@@ -15,7 +14,7 @@ SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 
 
 def _forget_cached_settings():
-    for clear in (cache.clear, settings_local_clear, credentials.clear, generation_forget):
+    for clear in (cache.clear, settings_local_clear, credentials.clear):
         clear()
 
 
