@@ -124,3 +124,14 @@ def test_a_rotation_reaches_a_second_worker_process_at_once(vault, provider, set
     finally:
         worker.stdin.close()
         worker.wait(10)
+
+
+def test_a_write_inside_a_transaction_is_published_when_it_commits(vault, provider, django_capture_on_commit_callbacks):
+    from settings_admin.generation import generation_current
+
+    first = generation_current()
+    with django_capture_on_commit_callbacks(execute=True):  # as the admin form writes, inside the admin's transaction
+        credential_set(reference=REFERENCE, provider=provider, value="sk-in-a-transaction-0")
+        assert generation_current() == first  # other processes keep theirs until the commit
+        assert credential_get(reference=REFERENCE, provider=provider) == "sk-in-a-transaction-0"  # this one knows
+    assert generation_current() == first + 1
