@@ -301,3 +301,12 @@ class SettingsChange(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.tenant}: {', '.join(self.changes)}"
+
+
+class SettingsGeneration(models.Model):
+    """One row: a number that every committed change of the settings bumps (settings_admin.generation)."""
+
+    value = models.BigIntegerField()
+
+    def __str__(self):
+        return str(self.value)

@@ -1,10 +1,10 @@
-"""Read paths for the gateway: a warm request reads the settings with no database query and no round
-trip to Redis.
+"""Read paths for the gateway: a warm request reads the settings with one small query, the generation.
 
-Values are cached in each process under a generation number kept in the shared cache
-(generation.py: with Redis, each process follows it by pub/sub). Every change of a tenant, host
-name, settings row, membership, API key, preference or credential bumps the generation, so a
-change reaches every worker on its next request. The generation is read once per request.
+Values are cached in each process under a generation number kept in the database (generation.py).
+Every change of a tenant, host name, settings row, membership, API key, preference or credential
+bumps the generation once it commits, so a change reaches every process (workers, instances,
+`make run`) on its next request. The generation is read once per request, and on each use outside
+a request (management commands, threads).
 
 The process's cache is a bounded LRU whose entries live SPEECH_SETTINGS_CACHE_SECONDS. It hands
 out the cached model instances themselves, shared by the process's threads, rather than a copy
@@ -16,6 +16,7 @@ import threading
 from contextvars import ContextVar
 
 from cachetools import TLRUCache
+from django.db import transaction
 
 from .conf import conf
 from .generation import generation_bump, generation_current
@@ -26,6 +27,8 @@ MAX_ENTRIES = 10_000
 # Inside a request (see SettingsGenerationMiddleware) the generation is read once and kept here.
 _request_generation = ContextVar("settings_generation", default=None)
 _UNREAD = object()
+# True while this thread's own change waits for its transaction to commit.
+_uncommitted_change = ContextVar("settings_uncommitted_change", default=False)
 
 
 def _generation():
@@ -39,9 +42,31 @@ def _generation():
 
 
 def settings_cache_invalidate():
+    """Make every process read the settings again, once the current transaction commits (at once outside one).
+
+    A bump before the commit would let a request in between cache the old rows under the new number,
+    for as long as they live. Until the commit this thread reads past the cache: it sees its own
+    change, and caches nothing that a rollback could undo.
+    """
+    if not transaction.get_autocommit():
+        _uncommitted_change.set(True)
+    transaction.on_commit(_generation_bump)
+
+
+def _generation_bump():
     generation_bump()
+    _uncommitted_change.set(False)
     if _request_generation.get() is not None:
         _request_generation.set(_UNREAD)
+
+
+def _reading_own_change():
+    if not _uncommitted_change.get():
+        return False
+    if not transaction.get_autocommit():
+        return True
+    _uncommitted_change.set(False)  # the transaction ended without a commit: nothing changed
+    return False
 
 
 class SettingsGenerationMiddleware:
@@ -68,6 +93,8 @@ _local_lock = threading.Lock()  # cachetools' caches are not thread-safe
 
 
 def _cached(name, compute):
+    if _reading_own_change():
+        return compute()
     key = (_generation(), name)
     with _local_lock:
         found = _local.get(key)
@@ -79,9 +106,11 @@ def _cached(name, compute):
 
 
 def settings_local_clear():
-    """Forget this process's cached values (the next reads go to the database)."""
+    """Forget this process's cached values (the next reads go to the database), and that this thread
+    changed something not yet committed (tests: their transactions never commit)."""
     with _local_lock:
         _local.clear()
+    _uncommitted_change.set(False)
 
 
 def _active_settings():

@@ -5,7 +5,7 @@ from .selectors import settings_cache_invalidate
 
 
 def _invalidate(**kwargs):
-    settings_cache_invalidate()
+    settings_cache_invalidate()  # bumps the generation once the change commits
 
 
 for _model in (Tenant, TenantHostname, SpeechSettings, Membership, TenantAPIKey, UserPreference):

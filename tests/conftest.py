@@ -5,7 +5,6 @@ import responses
 from axes.utils import reset as axes_reset
 from django.core.cache import cache
 
-from settings_admin.generation import generation_forget
 from settings_admin.models import Membership, SpeechSettings, Tenant
 from settings_admin.secrets import credentials
 from settings_admin.selectors import settings_local_clear
@@ -17,7 +16,7 @@ SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 
 
 def _forget_cached_settings():
-    for clear in (cache.clear, settings_local_clear, credentials.clear, generation_forget, local_state_clear):
+    for clear in (cache.clear, settings_local_clear, credentials.clear, local_state_clear):
         clear()
 
 

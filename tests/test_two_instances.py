@@ -63,12 +63,18 @@ def fingerprint(key):
     return "sess_" + hashlib.sha256(f"Bearer {key}".encode()).hexdigest()[:12]
 
 
-def test_two_instances_see_a_key_rotation_together(tmp_path, vault_server, settings):
+ROTATE = """
+from settings_admin.registry import registry
+from settings_admin.secrets import credential_set
+credential_set(reference="speech/tenants/default/openai_realtime", provider=registry.get("openai_realtime"),
+               value="{value}")
+"""
+
+
+def test_two_instances_see_a_key_rotation_together(tmp_path, vault_server):
     import subprocess
     import sys
 
-    from settings_admin.registry import registry
-    from settings_admin.secrets import credential_set
     from tests.servers import ROOT
     from tests.vault_server import ROOT_TOKEN
 
@@ -89,15 +95,8 @@ def test_two_instances_see_a_key_rotation_together(tmp_path, vault_server, setti
     }
     manage(env, "migrate", "--noinput")
     raw_key = manage(env, "shell", "-c", ROTATION_TENANT.format(port=provider_port)).strip().splitlines()[-1]
-    # This process writes the keys as the admin would, through the same Vault and Redis.
-    settings.CACHES = {
-        **settings.CACHES,
-        "default": {"BACKEND": "config.cache.ReusingRedisCache", "LOCATION": REDIS_URL},
-    }
-    settings.SPEECH_SECRETS_BACKEND = "settings_admin.secrets.vault.VaultSecretsBackend"
-    settings.VAULT_ADDR, settings.VAULT_TOKEN = vault_server.addr, ROOT_TOKEN
-    reference, provider = "speech/tenants/default/openai_realtime", registry.get("openai_realtime")
-    credential_set(reference=reference, provider=provider, value="sk-before-rotation-0001")
+    # A third process writes the keys as the admin would, through the same Vault and database.
+    manage(env, "shell", "-c", ROTATE.format(value="sk-before-rotation-0001"))
     servers = [start_server(env, port) for port in ports]
 
     def minted_with():
@@ -113,7 +112,7 @@ def test_two_instances_see_a_key_rotation_together(tmp_path, vault_server, setti
 
     try:
         assert minted_with() == [fingerprint("sk-before-rotation-0001")] * 2
-        credential_set(reference=reference, provider=provider, value="sk-after-rotation-0002")
+        manage(env, "shell", "-c", ROTATE.format(value="sk-after-rotation-0002"))
         assert minted_with() == [fingerprint("sk-after-rotation-0002")] * 2
     finally:
         for process in [*servers, fake]:

@@ -1,8 +1,9 @@
 """Provider credentials: the configured backend, behind a per-process cache.
 
-Cached values never leave the process (no secret goes into Redis). Each is tagged with the
-settings generation (settings_admin.selectors) it was read under; every write bumps the
-generation in the shared cache, so a rotation reaches every worker on its next session.
+Cached values never leave the process (no secret goes into Redis or the database). Each is tagged
+with the settings generation (settings_admin.selectors) it was read under; every write bumps the
+generation in the database (once the surrounding transaction commits, if any), so a rotation reaches
+every process on its next session.
 When the backend cannot be reached, a cached value keeps serving for
 SPEECH_SECRETS_STALE_SECONDS past its time to live.
 """
@@ -85,7 +86,7 @@ class CredentialCache:
         return value or None
 
     def invalidate(self, reference):
-        """Forget `reference` here, and (through the settings generation) in every worker sharing the cache."""
+        """Forget `reference` here, and (through the settings generation, after the commit) in every process."""
         from ..selectors import settings_cache_invalidate
 
         settings_cache_invalidate()

@@ -1,97 +1,79 @@
-"""The settings generation followed over Redis pub/sub: changes arrive without a read per request."""
+"""The settings generation in the database: bumped once a change commits, read once per request."""
 
 import time
 
 import pytest
-import redis
-from django.core.cache import cache
-from django.test import override_settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 
 from settings_admin import generation
-from tests.servers import require_redis
+from settings_admin.models import SettingsGeneration, SpeechSettings
+from settings_admin.selectors import SettingsGenerationMiddleware, speech_settings_for_tenant
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
-pytestmark = pytest.mark.usefixtures("redis_cache")
-
-
-@pytest.fixture
-def redis_cache():
-    require_redis(REDIS_URL)
-    with override_settings(CACHES={"default": {"BACKEND": "config.cache.ReusingRedisCache", "LOCATION": REDIS_URL}}):
-        cache.clear()
-        generation.generation_forget()
-        yield
-        generation.generation_forget()
-        cache.clear()
+pytestmark = pytest.mark.django_db
 
 
-def stored():
-    """The generation as stored in Redis."""
-    return int(cache._cache.get_client().get(cache.make_key(generation.KEY)))
+def another_process_changes_the_voice(tenant, voice):
+    """What a commit elsewhere leaves in the database: the row, and the bumped generation (no signal here)."""
+    SpeechSettings.objects.filter(tenant=tenant).update(voice=voice)
+    SettingsGeneration.objects.update(value=F("value") + 1)
 
 
-def store(value):
-    """Set the stored generation behind the feed's back (no message published)."""
-    cache._cache.get_client(write=True).set(cache.make_key(generation.KEY), value)
-
-
-def eventually(condition, seconds=2.0):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not come true"
-        time.sleep(0.005)
-
-
-def test_a_bump_published_elsewhere_arrives_without_reading_redis():
+def test_a_bump_adds_one_in_the_database():
     first = generation.generation_current()
-    assert generation._feed()._socket_readable() is False  # the cheap check works: nothing to parse
-    # Another process's bump: here only the message, so a value read from Redis would still be `first`.
-    redis.Redis.from_url(REDIS_URL).publish(generation.CHANNEL, first + 5)
-    eventually(lambda: generation.generation_current() == first + 5)
-    assert stored() == first
+    generation.generation_bump()
+    assert generation.generation_current() == SettingsGeneration.objects.get().value == first + 1
 
 
-def test_the_stored_number_is_read_again_every_verify_interval(monkeypatch):
-    first = generation.generation_current()
-    store(first + 100)  # changed without a message: a lost one
-    assert generation.generation_current() == first
-    monkeypatch.setattr(generation, "VERIFY_SECONDS", 0.0)
-    assert generation.generation_current() == first + 100
-
-
-def test_this_process_sees_its_own_bump_at_once():
-    first = generation.generation_current()
-    bumped = generation.generation_bump()
-    assert bumped == first + 1 == stored()
-    assert generation.generation_current() == bumped
-
-
-def test_a_bump_with_no_stored_generation_starts_from_the_clock():
+def test_a_lost_row_starts_again_from_the_clock():
+    generation.generation_current()
+    SettingsGeneration.objects.all().delete()
     before = time.time_ns()
-    assert generation.generation_bump() >= before
+    assert generation.generation_current() >= before
+    SettingsGeneration.objects.all().delete()
+    generation.generation_bump()
+    assert SettingsGeneration.objects.get().value >= before
 
 
-def test_a_broken_subscription_falls_back_to_reading_redis_and_comes_back(monkeypatch, caplog):
+def test_a_change_bumps_the_generation_when_it_commits(tenant, django_capture_on_commit_callbacks):
     first = generation.generation_current()
-    feed = generation._feed()
-    redis.Redis.from_url(REDIS_URL).client_kill_filter(_type="pubsub")
-    store(first + 7)
-    assert generation.generation_current() == first + 7  # read, since the subscription failed
-    assert feed.pubsub is None
-    assert "following Redis failed" in caplog.text
-    store(first + 8)
-    assert generation.generation_current() == first + 8  # still read per request until the retry time
-    monkeypatch.setattr(generation, "RETRY_SECONDS", 0.0)
-    feed.retry_at = 0.0
-    assert generation.generation_current() == first + 8
-    assert feed.pubsub is not None
-    redis.Redis.from_url(REDIS_URL).publish(generation.CHANNEL, first + 9)
-    eventually(lambda: generation.generation_current() == first + 9)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        speech_settings = tenant.speech_settings
+        speech_settings.voice = "sage"
+        speech_settings.save()
+        assert generation.generation_current() == first  # not before the commit
+    assert len(callbacks) == 1
+    assert generation.generation_current() == first + 1
 
 
-def test_without_redis_the_number_is_read_from_the_cache_each_time():
-    with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
-        first = generation.generation_current()
-        cache.set(generation.KEY, first + 3, timeout=None)
-        assert generation.generation_current() == first + 3
-        assert generation._feed() is None
+def test_outside_a_request_each_read_sees_a_change_committed_elsewhere(tenant):
+    assert speech_settings_for_tenant(tenant_id=tenant.pk).voice == "verse"
+    another_process_changes_the_voice(tenant, "coral")
+    assert speech_settings_for_tenant(tenant_id=tenant.pk).voice == "coral"
+
+
+def test_a_request_reads_the_generation_once(tenant):
+    speech_settings_for_tenant(tenant_id=tenant.pk)  # warm
+
+    def view(request):
+        speech_settings_for_tenant(tenant_id=tenant.pk)
+        return speech_settings_for_tenant(tenant_id=tenant.pk).voice
+
+    with CaptureQueriesContext(connection) as queries:
+        assert SettingsGenerationMiddleware(view)(None) == "verse"
+    assert len(queries) == 1, "one query: the generation; the rows come from the process's cache"
+    assert "settings_admin_settingsgeneration" in queries[0]["sql"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_rolled_back_leaves_nothing_cached(tenant):
+    """A thread reads its own uncommitted change past the cache, so a rollback cannot leave it behind."""
+    assert speech_settings_for_tenant(tenant_id=tenant.pk).voice == "verse"
+    with pytest.raises(RuntimeError), transaction.atomic():
+        speech_settings = SpeechSettings.objects.get(tenant=tenant)
+        speech_settings.voice = "sage"
+        speech_settings.save()
+        assert speech_settings_for_tenant(tenant_id=tenant.pk).voice == "sage"
+        raise RuntimeError("rolled back")
+    assert speech_settings_for_tenant(tenant_id=tenant.pk).voice == "verse"

@@ -1,21 +1,19 @@
 """The credential cache in front of a real Vault: time to live, stale serving, rotation across workers."""
 
 import logging
-import os
 import subprocess
 import sys
 
 import pytest
-import redis as redis_client
 
 import settings_admin.secrets as secrets_module
 from settings_admin.registry import registry
 from settings_admin.secrets import SecretsError, credential_get, credential_set
-from tests.servers import require_redis
+from tests.servers import manage
 from tests.vault_server import ROOT_TOKEN, start_vault
 
 REFERENCE = "speech/tenants/acme/openai_realtime"
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+pytestmark = pytest.mark.django_db  # the settings generation, which tags each cached value, is in the database
 
 
 class Clock:
@@ -85,29 +83,32 @@ def test_a_stopped_vault_is_bridged_by_the_cached_value_then_reported(provider, 
         server.stop()
 
 
-@pytest.fixture
-def shared_redis(settings):
-    require_redis(REDIS_URL)
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    yield REDIS_URL
-    redis_client.Redis.from_url(REDIS_URL).flushdb()
+ROTATE = """
+from settings_admin.registry import registry
+from settings_admin.secrets import credential_set
+credential_set(reference="{reference}", provider=registry.get("openai_realtime"), value="{value}")
+"""
 
 
-def test_a_rotation_reaches_a_second_worker_process_at_once(vault, provider, shared_redis, settings):
+def test_a_rotation_reaches_a_second_worker_process_at_once(vault, provider, settings, tmp_path):
+    """The worker and the writer (the admin's process) share only the database and Vault: no Redis."""
     settings.SPEECH_SECRETS_CACHE_SECONDS = 3600  # only the invalidation can make the worker read again
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
+        "SECRET_KEY": "rotation-test-secret-key-0123456789abcdefghijkl",
+        "VAULT_ADDR": vault.addr,
+        "VAULT_TOKEN": ROOT_TOKEN,
+        "SPEECH_SECRETS_CACHE_SECONDS": "3600",
+    }
+    manage(env, "migrate", "--noinput")
     credential_set(reference=REFERENCE, provider=provider, value="sk-before-rotation")
     worker = subprocess.Popen(
         [sys.executable, "tests/settings_admin/secrets/worker.py"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env={
-            **os.environ,
-            "REDIS_URL": shared_redis,
-            "VAULT_ADDR": vault.addr,
-            "VAULT_TOKEN": ROOT_TOKEN,
-            "SPEECH_SECRETS_CACHE_SECONDS": "3600",
-        },
+        env=env,
     )
 
     def worker_reads():
@@ -118,8 +119,19 @@ def test_a_rotation_reaches_a_second_worker_process_at_once(vault, provider, sha
     try:
         assert worker.stdout.readline().strip() == "ready"
         assert worker_reads() == "sk-before-rotation"
-        credential_set(reference=REFERENCE, provider=provider, value="sk-after-rotation")
+        manage(env, "shell", "-c", ROTATE.format(reference=REFERENCE, value="sk-after-rotation"))
         assert worker_reads() == "sk-after-rotation"
     finally:
         worker.stdin.close()
         worker.wait(10)
+
+
+def test_a_write_inside_a_transaction_is_published_when_it_commits(vault, provider, django_capture_on_commit_callbacks):
+    from settings_admin.generation import generation_current
+
+    first = generation_current()
+    with django_capture_on_commit_callbacks(execute=True):  # as the admin form writes, inside the admin's transaction
+        credential_set(reference=REFERENCE, provider=provider, value="sk-in-a-transaction-0")
+        assert generation_current() == first  # other processes keep theirs until the commit
+        assert credential_get(reference=REFERENCE, provider=provider) == "sk-in-a-transaction-0"  # this one knows
+    assert generation_current() == first + 1

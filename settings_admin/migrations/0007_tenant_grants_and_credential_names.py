@@ -15,7 +15,7 @@ def references_to_names(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("settings_admin", "0005_webrtc_mode"),
+        ("settings_admin", "0006_settings_generation"),
     ]
 
     operations = [
