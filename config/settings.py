@@ -55,7 +55,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "speech.request_id.RequestIdMiddleware",
-    "speech.after_response.AfterResponseMiddleware",
     "settings_admin.selectors.SettingsGenerationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

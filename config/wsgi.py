@@ -3,8 +3,13 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from speech.after_response import AfterResponse
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+# Bookkeeping queued by a request (speech.after_response) runs when the server closes its response.
+application = AfterResponse(django_application)
 
 # The app is loaded: set its objects aside from the cycle collector, whose full collections would
 # otherwise walk all of Django on the request path (a latency spike each time).

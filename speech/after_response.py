@@ -1,12 +1,12 @@
-"""Bookkeeping that need not hold up the answer runs when the server closes the response.
+"""Bookkeeping that need not hold up the answer runs once the server has sent it.
 
-A WSGI server closes each response after sending it (PEP 3333; granian, gunicorn, runserver and
-Django's test client all do). Work queued with after_response() during a request runs then, in
-the request's context (its request id), before Django's request_finished. Outside a request, or
-when the request ends in an exception, it runs at once.
+A WSGI server calls close() on each response after sending it (PEP 3333; granian, gunicorn and
+runserver all do). AfterResponse wraps the WSGI application (config/wsgi.py): work queued with
+after_response() during a request runs at that close(), in the request's context (its request id),
+before Django's own close() sends request_finished. Outside such a request (the test client, a
+management command), or when the application raises, it runs at once.
 
-A session's log line, metrics and audit row wait here: the client no longer waits for them
-(on the benchmark machine, about 4% of the latency the gateway adds).
+A session's log line, metrics and audit row wait here: the client no longer waits for them.
 """
 
 import contextvars
@@ -31,25 +31,43 @@ def _run(pending):
     for context, call in pending:
         try:
             context.run(call)
-        except Exception:  # response.close() would swallow it without a word
+        except Exception:  # the server would swallow it at close() without a word
             logger.exception("work deferred to the end of the response failed: %r", call.func)
+    pending.clear()
 
 
-class AfterResponseMiddleware:
-    def __init__(self, get_response):
-        self.get_response = get_response
+class AfterResponse:
+    """WSGI middleware: runs the work a request queued once the server closes its response."""
 
-    def __call__(self, request):
+    def __init__(self, application):
+        self.application = application
+
+    def __call__(self, environ, start_response):
         pending = []
         token = _pending.set(pending)
         try:
-            response = self.get_response(request)
+            body = self.application(environ, start_response)
         except BaseException:
             _run(pending)
             raise
         finally:
             _pending.reset(token)
-        if pending:
-            # Django's own hook for work at close(): it runs these, then sends request_finished.
-            response._resource_closers.append(functools.partial(_run, pending))
-        return response
+        return ClosingBody(body, pending) if pending else body
+
+
+class ClosingBody:
+    """The application's response body; its close() runs the queued work, then the body's own close()."""
+
+    def __init__(self, body, pending):
+        self.body = body
+        self.pending = pending
+
+    def __iter__(self):
+        return iter(self.body)
+
+    def close(self):
+        try:
+            _run(self.pending)
+        finally:
+            if hasattr(self.body, "close"):
+                self.body.close()

@@ -8,11 +8,9 @@ import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-from django.http import HttpResponse
-from django.test import RequestFactory
 
 from settings_admin.models import TenantAPIKey
-from speech.after_response import AfterResponseMiddleware, after_response
+from speech.after_response import AfterResponse, after_response
 from speech.models import SessionAudit
 from speech.request_id import request_id_var
 
@@ -40,10 +38,28 @@ def noted():
     return note
 
 
-def respond(view, request_id="req-00000001"):
+class Body(list):
+    """A WSGI response body that notes its close()."""
+
+    closed = False
+
+    def close(self):
+        self.closed = True
+
+
+def respond(queue, request_id="req-00000001"):
+    """Runs a WSGI application that calls queue() and answers a Body, under AfterResponse."""
+
+    def application(environ, start_response):
+        queue()
+        start_response("200 OK", [])
+        return Body([b"ok"])
+
+    environ = {}
+    setup_testing_defaults(environ)
     token = request_id_var.set(request_id)
     try:
-        return AfterResponseMiddleware(view)(RequestFactory().get("/"))
+        return AfterResponse(application)(environ, lambda status, headers, exc_info=None: None)
     finally:
         request_id_var.reset(token)
 
@@ -54,50 +70,49 @@ def test_outside_a_request_the_work_runs_at_once(noted):
 
 
 def test_the_work_waits_for_close_and_runs_in_the_requests_context(noted):
-    def view(request):
+    def queue():
         after_response(noted, value="first")
         after_response(noted, value="second")
-        return HttpResponse("ok")
 
-    response = respond(view)
+    body = respond(queue)
+    assert b"".join(body) == b"ok"
     assert noted.notes == []
-    response.close()
+    body.close()
     assert noted.notes == [("first", "req-00000001"), ("second", "req-00000001")]
+    assert body.body.closed
 
 
 def test_a_failure_is_logged_and_the_rest_still_runs(noted, caplog):
-    finished = []
-
     def broken(*, value):
         raise RuntimeError(value)
 
-    def view(request):
+    def queue():
         after_response(broken, value="boom")
         after_response(noted, value="after")
-        return HttpResponse("ok")
 
-    def on_finished(**kwargs):
-        finished.append(True)
-
-    request_finished.connect(on_finished)
-    try:
-        with caplog.at_level(logging.ERROR, logger="speech.after_response"):
-            respond(view).close()
-    finally:
-        request_finished.disconnect(on_finished)
+    body = respond(queue)
+    with caplog.at_level(logging.ERROR, logger="speech.after_response"):
+        body.close()
     assert noted.notes == [("after", "req-00000001")]
-    assert finished == [True]  # Django's own end of request still came
+    assert body.body.closed  # the application's own close() still came
     assert "work deferred to the end of the response failed" in caplog.text
 
 
-def test_when_the_view_raises_the_work_runs_at_once(noted):
-    def view(request):
+def test_when_the_application_raises_the_work_runs_at_once(noted):
+    def queue():
         after_response(noted, value="recorded")
         raise RuntimeError("the view failed")
 
     with pytest.raises(RuntimeError):
-        respond(view)
+        respond(queue)
     assert noted.notes == [("recorded", "req-00000001")]
+
+
+def test_a_request_that_queues_nothing_gets_its_own_body_back():
+    environ = {}
+    setup_testing_defaults(environ)
+    body = Body([b"ok"])
+    assert AfterResponse(lambda environ, start_response: body)(environ, None) is body
 
 
 def test_a_session_is_audited_when_the_server_closes_its_response(tenant, speech_settings, openai_mint, settings):
@@ -110,7 +125,7 @@ def test_a_session_is_audited_when_the_server_closes_its_response(tenant, speech
     }  # fmt: skip
     setup_testing_defaults(environ)  # the rest of what a WSGI server passes
     statuses = []
-    response = WSGIHandler()(environ, lambda status, headers, exc_info=None: statuses.append(status))
+    response = AfterResponse(WSGIHandler())(environ, lambda status, headers, exc_info=None: statuses.append(status))
     b"".join(response)  # what a server sends before it closes the response
 
     assert statuses == ["200 OK"]
