@@ -1,25 +1,10 @@
 /**
  * The chat page's settings panel: voice, model, microphone and turn mode for the user, and
- * the tenant's speech settings for its admins. Saved through the REST API.
+ * the tenant's speech settings for its admins. Saved through the REST API. It binds only the
+ * elements inside its own root, and knows the speech store only through its public methods.
  */
 
-import { csrfToken } from '../speech/session-client.js';
-
-async function api(url, method = 'GET', body = undefined) {
-  const response = await fetch(url, {
-    method,
-    credentials: 'same-origin',
-    headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrfToken() },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const answer = response.status === 204 ? null : await response.json();
-  if (!response.ok) {
-    const error = new Error(answer?.error?.message || `HTTP ${response.status}`);
-    error.fields = answer?.error?.fields || {};
-    throw error;
-  }
-  return answer;
-}
+import { gatewayJson } from '../speech/http.js';
 
 function fillSelect(select, values, chosen) {
   select.replaceChildren(...values.map((value) => new Option(value, value, false, value === chosen)));
@@ -28,7 +13,8 @@ function fillSelect(select, values, chosen) {
 export class SettingsPanel {
   /**
    * @param {HTMLElement} root the #settings element
-   * @param {import('../speech/speech-store.js').SpeechStore} store
+   * @param {import('../speech/speech-store.js').SpeechStore} store told of the microphone and of
+   *   the user's turn mode choices
    */
   constructor(root, store) {
     this.root = root;
@@ -40,20 +26,20 @@ export class SettingsPanel {
       microphone: root.querySelector('#pref-microphone'),
       turnModes: root.querySelectorAll('input[name=turn-mode]'),
       note: root.querySelector('#pref-note'),
-      talk: document.getElementById('talk'),
       tenant: root.querySelector('#tenant-settings'),
       tenantForm: root.querySelector('#tenant-form'),
       tenantNote: root.querySelector('#tenant-note'),
+      tenantSummary: root.querySelector('#tenant-summary'),
     };
   }
 
   /** Loads the user's preferences (and, for tenant admins, the tenant's settings) and binds the controls. */
   async start() {
-    const me = await api(this.urls.me);
+    const me = await gatewayJson(this.urls.me);
     fillSelect(this.el.voice, me.allowed_voices, me.voice);
     fillSelect(this.el.model, me.allowed_models, me.model);
     for (const radio of this.el.turnModes) radio.checked = radio.value === me.turn_mode;
-    this.store.setTurnMode(me.turn_mode);
+    this.store.showTurnMode(me.turn_mode);
     this.el.voice.addEventListener('change', () => this.#savePreference({ voice: this.el.voice.value }));
     this.el.model.addEventListener('change', () => this.#savePreference({ model: this.el.model.value }));
     for (const radio of this.el.turnModes) {
@@ -62,21 +48,18 @@ export class SettingsPanel {
         this.#savePreference({ turn_mode: radio.value }, 'Turn mode saved; it applies now.');
       });
     }
-    this.#bindTalkButton();
     await this.#listMicrophones();
     navigator.mediaDevices.addEventListener?.('devicechange', () => this.#listMicrophones());
     this.el.microphone.addEventListener('change', () => {
       this.store.setMicrophoneDevice(this.el.microphone.value);
       this.#say('Microphone chosen; it applies to your next session.');
     });
-    this.store.addEventListener('change', (event) => this.#render(event.detail));
-    this.#render(this.store.state);
     if (me.tenant_admin) await this.#startTenantSettings();
   }
 
   async #savePreference(change, saved = 'Saved. It applies to your next session.') {
     try {
-      await api(this.urls.me, 'PUT', change);
+      await gatewayJson(this.urls.me, { method: 'PUT', body: change });
       this.#say(saved);
     } catch (error) {
       this.#say(`Not saved: ${Object.values(error.fields).flat().join(' ') || error.message}`);
@@ -93,41 +76,25 @@ export class SettingsPanel {
     );
   }
 
-  #bindTalkButton() {
-    const { talk } = this.el;
-    const start = (event) => { event.preventDefault(); this.store.startTalking(); };
-    const stop = () => this.store.stopTalking();
-    talk.addEventListener('pointerdown', start);
-    talk.addEventListener('pointerup', stop);
-    talk.addEventListener('pointerleave', stop);
-    talk.addEventListener('keydown', (event) => { if (event.key === ' ' && !event.repeat) start(event); });
-    talk.addEventListener('keyup', (event) => { if (event.key === ' ') stop(); });
-  }
-
-  #render(state) {
-    const pushToTalk = state.turnMode === 'push_to_talk';
-    this.el.talk.hidden = !pushToTalk;
-    this.el.talk.disabled = state.status !== 'connected';
-    this.el.talk.setAttribute('aria-pressed', String(state.talking));
-    this.el.talk.textContent = state.talking ? 'Release to send' : 'Hold to talk';
-  }
-
   async #startTenantSettings() {
-    const settings = await api(this.urls.tenant);
+    const settings = await gatewayJson(this.urls.tenant);
     const form = this.el.tenantForm;
     form.elements.voice.value = settings.voice;
     form.elements.instructions.value = settings.instructions;
     form.elements.turn_detection.value = settings.turn_detection;
-    this.el.tenant.querySelector('#tenant-summary').textContent =
+    this.el.tenantSummary.textContent =
       `${settings.provider} · ${settings.model} · key ${settings.credential.replace('_', ' ')}`;
     this.el.tenant.hidden = false;
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       try {
-        await api(this.urls.tenant, 'PATCH', {
-          voice: form.elements.voice.value,
-          instructions: form.elements.instructions.value,
-          turn_detection: form.elements.turn_detection.value,
+        await gatewayJson(this.urls.tenant, {
+          method: 'PATCH',
+          body: {
+            voice: form.elements.voice.value,
+            instructions: form.elements.instructions.value,
+            turn_detection: form.elements.turn_detection.value,
+          },
         });
         this.el.tenantNote.textContent = "Saved. New sessions of the tenant's users use it.";
       } catch (error) {

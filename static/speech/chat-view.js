@@ -1,6 +1,6 @@
 /**
- * Binds the chat page's DOM to a SpeechStore: renders its state, forwards clicks.
- * It never touches the transport.
+ * Binds the chat page's DOM to a SpeechStore: renders its state, forwards clicks and the
+ * hold-to-talk button. It knows the store's public methods and events only, never the transport.
  */
 
 import { audioContext, watchLevel } from './level-meter.js';
@@ -11,13 +11,15 @@ export class ChatView {
   /**
    * @param {HTMLElement} root the #chat element
    * @param {import('./speech-store.js').SpeechStore} store
+   * @param {{toasts: HTMLElement}} elements the page's toast area, outside the chat card
    */
-  constructor(root, store) {
+  constructor(root, store, { toasts }) {
     this.store = store;
     this.el = {
       connect: root.querySelector('#connect'),
       hangup: root.querySelector('#hangup'),
       mute: root.querySelector('#mute'),
+      talk: root.querySelector('#talk'),
       status: root.querySelector('#status'),
       micLevel: root.querySelector('#mic-level'),
       remoteLevel: root.querySelector('#remote-level'),
@@ -27,7 +29,7 @@ export class ChatView {
       form: root.querySelector('#message-form'),
       message: root.querySelector('#message'),
       audio: root.querySelector('#remote-audio'),
-      toasts: document.getElementById('toasts'),
+      toasts,
     };
     this.stopMicMeter = null;
     this.stopRemoteMeter = null;
@@ -44,6 +46,7 @@ export class ChatView {
     el.hangup.addEventListener('click', () => store.hangUp());
     el.mute.addEventListener('click', () => store.setMuted(!store.state.muted));
     el.unlock.addEventListener('click', () => this.#play());
+    this.#bindTalkButton();
     el.form.addEventListener('submit', (event) => {
       event.preventDefault();
       if (store.sendText(el.message.value)) el.message.value = '';
@@ -55,6 +58,17 @@ export class ChatView {
       this.stopMicMeter = event.detail ? watchLevel(event.detail, (level) => { el.micLevel.value = level * 4; }) : null;
     });
     store.addEventListener('remote-stream', (event) => this.#attachRemote(event.detail));
+  }
+
+  #bindTalkButton() {
+    const { el: { talk }, store } = this;
+    const start = (event) => { event.preventDefault(); store.startTalking(); };
+    const stop = () => store.stopTalking();
+    talk.addEventListener('pointerdown', start);
+    talk.addEventListener('pointerup', stop);
+    talk.addEventListener('pointerleave', stop);
+    talk.addEventListener('keydown', (event) => { if (event.key === ' ' && !event.repeat) start(event); });
+    talk.addEventListener('keyup', (event) => { if (event.key === ' ') stop(); });
   }
 
   #attachRemote(stream) {
@@ -80,7 +94,10 @@ export class ChatView {
     }
   }
 
-  /** Shows the store's state. */
+  /**
+   * Shows the store's state.
+   * @param {object} state the store's state (see SpeechStore)
+   */
   render(state) {
     const { el } = this;
     const live = state.status === 'connected';
@@ -94,6 +111,10 @@ export class ChatView {
     el.mute.disabled = !live;
     el.mute.setAttribute('aria-pressed', String(state.muted));
     el.mute.textContent = state.muted ? 'Unmute' : 'Mute';
+    el.talk.hidden = state.turnMode !== 'push_to_talk';
+    el.talk.disabled = !live;
+    el.talk.setAttribute('aria-pressed', String(state.talking));
+    el.talk.textContent = state.talking ? 'Release to send' : 'Hold to talk';
     el.message.disabled = !live;
     el.form.querySelector('button').disabled = !live;
     el.activity.textContent = state.speaking ? 'Assistant speaking' : state.listening ? 'Listening…' : '';
@@ -122,7 +143,10 @@ export class ChatView {
     list.scrollTop = list.scrollHeight;
   }
 
-  /** Shows a message for a few seconds. */
+  /**
+   * Shows a message for a few seconds.
+   * @param {{title: string, message: string}} toast
+   */
   toast({ title, message }) {
     const toast = document.createElement('div');
     toast.className = 'toast';

@@ -1,6 +1,7 @@
 import { SettingsPanel } from '../js/settings.js';
 import { ChatView } from './chat-view.js';
 import { SpeechStore } from './speech-store.js';
+import { createTransport } from './transports/index.js';
 
 const root = document.getElementById('chat');
 const store = new SpeechStore({
@@ -8,8 +9,9 @@ const store = new SpeechStore({
   telemetryUrl: root.dataset.telemetryUrl,
   negotiationTimeoutMs: Number(root.dataset.negotiationTimeoutMs),
   negotiationAttempts: Number(root.dataset.negotiationAttempts),
+  createTransport,
 });
-new ChatView(root, store);
+new ChatView(root, store, { toasts: document.getElementById('toasts') });
 
 const settings = document.getElementById('settings');
 if (settings) {

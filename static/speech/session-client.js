@@ -1,5 +1,7 @@
 /** Asks the gateway for a realtime session (POST /realtime_session). */
 
+import { gatewayJson } from './http.js';
+
 export class SessionError extends Error {
   /**
    * @param {string} message what the server said, for the person
@@ -13,43 +15,18 @@ export class SessionError extends Error {
   }
 }
 
-/** The CSRF token Django set in its cookie. */
-export function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : '';
-}
-
 /**
- * Mints a session. The answer holds the client secret: hand it straight to the
- * connection code and keep no other reference to it.
+ * Mints a session. The answer holds the client secret: hand it straight to the transport's
+ * connect() and keep no other reference to it.
  * @param {string} url the gateway's session URL
  * @param {{model?: string, voice?: string}} [request]
- * @returns {Promise<object>} the session payload
+ * @returns {Promise<object>} the session payload: {provider, model, voice, turn_mode,
+ *   client_secret: ?{value, expires_at}, webrtc: {url, data_channel, codecs}, session}
  */
 export async function requestSession(url, request = {}) {
-  let response;
   try {
-    response = await fetch(url, {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrfToken() },
-      body: JSON.stringify(request),
-    });
+    return await gatewayJson(url, { method: 'POST', body: request });
   } catch (error) {
-    throw new SessionError(`The gateway cannot be reached (${error.message}).`);
+    throw new SessionError(error.message, { code: error.code, status: error.status });
   }
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    // an error page instead of JSON; reported below
-  }
-  if (!response.ok) {
-    const error = body && body.error ? body.error : {};
-    throw new SessionError(error.message || `HTTP ${response.status}`, {
-      code: error.code || 'http_error',
-      status: response.status,
-    });
-  }
-  return body;
 }

@@ -1,40 +1,46 @@
 /**
- * The speech store: the state of one conversation and the actions on it.
+ * The speech store: the state of one conversation and the actions on it, over whichever
+ * transport the session payload asks for (the contract: transports/transport.js). It names no
+ * vendor and reads no vendor event; the transport hands it neutral events.
  *
  * Emits 'change' (detail: the state), 'toast' (detail: {title, message}),
- * 'microphone' and 'remote-stream' (detail: a MediaStream). Its state never holds
- * the client secret: that lives only inside one negotiation.
+ * 'microphone' and 'remote-stream' (detail: a MediaStream, or null when the microphone closes).
+ * Its state never holds the client secret: that lives only inside one negotiation.
  */
 
-import { createCall, NegotiationError, NegotiationTimeout } from './rtc-connection.js';
 import { requestSession, SessionError } from './session-client.js';
 import { reportConnect } from './telemetry.js';
 import { addTypedMessage, applyEvent } from './transcript.js';
+import { NegotiationError, NegotiationTimeout, TRANSPORT_EVENTS } from './transports/transport.js';
 
 const BACKOFF_MS = [250, 1000, 2000];
 const TRANSCRIPT_LIMIT = 200; // entries kept on the page; a long call must not grow without bound
+const TURN_MODES = ['voice_activity', 'push_to_talk'];
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const turnMode = (mode) => (mode === 'push_to_talk' ? 'push_to_talk' : 'voice_activity');
+const stopTracks = (stream) => { for (const track of stream.getTracks()) track.stop(); };
 
 export class SpeechStore extends EventTarget {
   #sessionUrl;
   #telemetryUrl;
   #timeoutMs;
   #attempts;
+  #createTransport;
   #log;
   #media;
-  #call = null;
+  #transport = null;
   #microphone = null;
   #generation = 0;
   #typed = 0;
   #deviceId = '';
-  #turnMode = 'voice_activity'; // or 'push_to_talk'
-  #voiceActivity = { type: 'server_vad' }; // the session's own turn detection, restored after push-to-talk
+  #liveTurnMode = null; // what the call's session does now; null without a session
+  #turnModeChosen = false; // the user picked a turn mode while this connect was under way
   #state = {
     status: 'idle', // idle | connecting | connected | failed
     detail: '',
     muted: false,
-    turnMode: 'voice_activity',
+    turnMode: 'voice_activity', // or 'push_to_talk'
     talking: false,
     listening: false,
     speaking: false,
@@ -43,13 +49,17 @@ export class SpeechStore extends EventTarget {
   };
 
   /**
-   * @param {{sessionUrl: string, telemetryUrl?: string, negotiationTimeoutMs?: number,
-   *          negotiationAttempts?: number, log?: Console, media?: MediaDevices}} options
+   * @param {{sessionUrl: string, createTransport: function(object, {log: Console}): EventTarget,
+   *          telemetryUrl?: string, negotiationTimeoutMs?: number, negotiationAttempts?: number,
+   *          log?: Console, media?: MediaDevices}} options createTransport picks a transport for a
+   *          session payload (transports/index.js in the page, a fake in tests)
    */
-  constructor({ sessionUrl, telemetryUrl = '', negotiationTimeoutMs = 10000, negotiationAttempts = 3,
-    log = console, media = navigator.mediaDevices }) {
+  constructor({ sessionUrl, createTransport, telemetryUrl = '', negotiationTimeoutMs = 10000,
+    negotiationAttempts = 3, log = console, media = navigator.mediaDevices }) {
     super();
+    if (typeof createTransport !== 'function') throw new TypeError('SpeechStore needs createTransport');
     this.#sessionUrl = sessionUrl;
+    this.#createTransport = createTransport;
     this.#telemetryUrl = telemetryUrl;
     this.#timeoutMs = negotiationTimeoutMs;
     this.#attempts = negotiationAttempts;
@@ -63,39 +73,42 @@ export class SpeechStore extends EventTarget {
   }
 
   /**
-   * Requests a session, opens the microphone and starts the peer connection at once,
-   * then negotiates. A negotiation that times out is retried with a fresh session.
+   * Requests a session and opens the microphone at once, then connects the transport the session
+   * names. A negotiation that times out is retried with a fresh session.
    * @param {{model?: string, voice?: string}} [request]
    */
   async connect(request = {}) {
     if (this.#state.status === 'connecting' || this.#state.status === 'connected') return;
     const generation = ++this.#generation;
     const started = performance.now();
+    this.#turnModeChosen = false;
     this.#update({ status: 'connecting', detail: 'Connecting…', connectMs: null, listening: false, speaking: false });
     const audio = { echoCancellation: true, noiseSuppression: true };
     if (this.#deviceId) audio.deviceId = { exact: this.#deviceId };
     const microphone = this.#media.getUserMedia({ audio });
     microphone.catch(() => {}); // reported where it is awaited
+    let up = false;
     try {
       for (let attempt = 1; ; attempt += 1) {
-        const call = this.#startCall(generation);
+        let transport = null;
         try {
           const [session, stream] = await Promise.all([
             requestSession(this.#sessionUrl, request),
             microphone.catch((error) => Promise.reject(new MicrophoneError(error))),
           ]);
           if (generation !== this.#generation) {
-            for (const track of stream.getTracks()) track.stop(); // hung up meanwhile
+            stopTracks(stream); // hung up meanwhile
             return;
           }
           this.#useMicrophone(stream);
-          await call.attachMicrophone(stream.getAudioTracks()[0]);
-          await call.negotiate(session, { timeoutMs: this.#timeoutMs });
+          this.#adoptTurnMode(session.turn_mode);
+          transport = this.#startTransport(session, generation);
+          await transport.connect(session, { microphone: stream.getAudioTracks()[0], timeoutMs: this.#timeoutMs });
           break;
         } catch (error) {
-          call.close();
-          if (!(error instanceof NegotiationTimeout) || attempt >= this.#attempts) throw error;
+          if (transport) this.#closeTransport(transport);
           if (generation !== this.#generation) return;
+          if (!(error instanceof NegotiationTimeout) || attempt >= this.#attempts) throw error;
           this.#log.warn(`[speech] negotiation attempt ${attempt} timed out; retrying with a fresh session`);
           this.#update({ detail: `Retrying (${attempt + 1}/${this.#attempts})…` });
           await sleep(BACKOFF_MS[Math.min(attempt - 1, BACKOFF_MS.length - 1)]);
@@ -105,10 +118,16 @@ export class SpeechStore extends EventTarget {
       const connectMs = Math.round(performance.now() - started);
       this.#log.info(`[speech] connected in ${connectMs} ms`);
       reportConnect(this.#telemetryUrl, { outcome: 'connected', connect_ms: connectMs });
+      up = true;
       this.#update({ status: 'connected', detail: 'Connected', connectMs });
+      // The user switched the turn mode while connecting: the session still does the other one.
+      if (this.#state.turnMode !== this.#liveTurnMode) this.#switchLiveTurnMode();
     } catch (error) {
       if (generation !== this.#generation) return;
       this.#fail(error);
+    } finally {
+      // A microphone that opened after the session failed, or after a hang-up, must not stay on.
+      if (!up) microphone.then((stream) => stream !== this.#microphone && stopTracks(stream), () => {});
     }
   }
 
@@ -116,49 +135,57 @@ export class SpeechStore extends EventTarget {
   hangUp() {
     this.#generation += 1;
     this.#release();
-    this.#update({ status: 'idle', detail: 'Idle', listening: false, speaking: false });
+    this.#update({ status: 'idle', detail: 'Idle', listening: false, speaking: false, talking: false });
   }
 
-  /** Mutes or unmutes the microphone without ending the call. */
+  /**
+   * Mutes or unmutes the microphone without ending the call.
+   * @param {boolean} muted
+   */
   setMuted(muted) {
     if (this.#microphone) for (const track of this.#microphone.getAudioTracks()) track.enabled = !muted;
     this.#update({ muted });
   }
 
-  /** The microphone for the next connect ('' for the browser's default). */
+  /**
+   * The microphone for the next connect.
+   * @param {string} deviceId '' for the browser's default
+   */
   setMicrophoneDevice(deviceId) {
     this.#deviceId = deviceId || '';
   }
 
   /**
-   * Voice activity (the provider detects turns) or push-to-talk (hold a button); applies at once.
+   * The turn mode to show while no call is up (the user's saved preference). Changes no call:
+   * the next session's own turn mode, decided by the server, replaces it.
+   * @param {'voice_activity' | 'push_to_talk'} mode
+   */
+  showTurnMode(mode) {
+    if (this.#state.status === 'idle' || this.#state.status === 'failed') this.#update({ turnMode: turnMode(mode) });
+  }
+
+  /**
+   * The user switches between voice activity (the provider detects turns) and push-to-talk (hold a
+   * button). A live call switches at once; a call still connecting switches once it is up.
    * @param {'voice_activity' | 'push_to_talk'} mode
    */
   setTurnMode(mode) {
-    this.#turnMode = mode === 'push_to_talk' ? 'push_to_talk' : 'voice_activity';
-    this.#update({ turnMode: this.#turnMode, talking: false });
-    this.#sendTurnDetection();
+    this.#update({ turnMode: turnMode(mode), talking: false });
+    if (this.#state.status === 'connecting') this.#turnModeChosen = true;
+    if (this.#state.status === 'connected' && this.#state.turnMode !== this.#liveTurnMode) this.#switchLiveTurnMode();
   }
 
   /** Push-to-talk: the user starts holding the button. */
   startTalking() {
-    if (this.#turnMode !== 'push_to_talk' || !this.#call) return;
-    this.#call.send({ type: 'input_audio_buffer.clear' });
-    this.#update({ talking: true });
+    if (this.#state.turnMode !== 'push_to_talk' || this.#state.status !== 'connected' || !this.#transport) return;
+    if (this.#transport.startTalking()) this.#update({ talking: true });
   }
 
   /** Push-to-talk: the user lets go; what they said is committed and answered. */
   stopTalking() {
-    if (!this.#state.talking || !this.#call) return;
-    this.#call.send({ type: 'input_audio_buffer.commit' });
-    this.#call.send({ type: 'response.create' });
+    if (!this.#state.talking || !this.#transport) return;
+    this.#transport.stopTalking();
     this.#update({ talking: false });
-  }
-
-  #sendTurnDetection() {
-    if (!this.#call) return;
-    const turnDetection = this.#turnMode === 'push_to_talk' ? null : this.#voiceActivity;
-    this.#call.send({ type: 'session.update', session: { type: 'realtime', audio: { input: { turn_detection: turnDetection } } } });
   }
 
   /**
@@ -168,33 +195,37 @@ export class SpeechStore extends EventTarget {
    */
   sendText(text) {
     const message = text.trim();
-    if (!message || !this.#call) return false;
-    const sent = this.#call.send({
-      type: 'conversation.item.create',
-      item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: message }] },
-    });
-    if (!sent) return false;
-    this.#call.send({ type: 'response.create' });
+    if (!message || !this.#transport || !this.#transport.sendText(message)) return false;
     this.#typed += 1;
     this.#update({ transcript: addTypedMessage(this.#state.transcript, `typed-${this.#typed}`, message) });
     return true;
   }
 
-  #startCall(generation) {
-    const call = createCall({
-      log: this.#log,
-      onEvent: (event) => generation === this.#generation && this.#handleEvent(event),
-      onConnectionState: (state) => {
-        if (generation !== this.#generation || this.#state.status !== 'connected') return;
-        if (state === 'failed' || state === 'disconnected') {
-          this.#release();
-          this.#fail(new ConnectionLost());
-        }
-      },
-      onRemoteStream: (stream) => this.#emit('remote-stream', stream),
-    });
-    this.#call = call;
-    return call;
+  #adoptTurnMode(mode) {
+    this.#liveTurnMode = TURN_MODES.includes(mode) ? mode : 'voice_activity';
+    if (!this.#turnModeChosen) this.#update({ turnMode: this.#liveTurnMode, talking: false });
+  }
+
+  #switchLiveTurnMode() {
+    if (this.#transport?.setTurnMode(this.#state.turnMode)) this.#liveTurnMode = this.#state.turnMode;
+  }
+
+  #startTransport(session, generation) {
+    const transport = this.#createTransport(session, { log: this.#log });
+    const listener = (event) => {
+      if (generation === this.#generation && transport === this.#transport) this.#handleEvent(event.detail);
+    };
+    for (const type of TRANSPORT_EVENTS) transport.addEventListener(type, listener);
+    this.#transport = transport;
+    return transport;
+  }
+
+  #closeTransport(transport) {
+    transport.close();
+    if (this.#transport === transport) {
+      this.#transport = null;
+      this.#liveTurnMode = null;
+    }
   }
 
   #useMicrophone(stream) {
@@ -204,58 +235,53 @@ export class SpeechStore extends EventTarget {
     this.#emit('microphone', stream);
   }
 
+  /** A neutral event from the transport. */
   #handleEvent(event) {
-    this.#log.debug(`[speech] event ${event.type}`);
     switch (event.type) {
-      case 'session.created': {
+      case 'session.started':
         this.#log.info('[speech] session created');
-        const detection = event.session?.audio?.input?.turn_detection;
-        if (detection) this.#voiceActivity = detection;
-        if (this.#turnMode === 'push_to_talk') this.#sendTurnDetection();
-        break;
-      }
-      case 'input_audio_buffer.speech_started':
+        return;
+      case 'user.speech_started':
         this.#update({ listening: true });
-        break;
-      case 'input_audio_buffer.speech_stopped':
+        return;
+      case 'user.speech_stopped':
         this.#update({ listening: false });
-        break;
-      case 'output_audio_buffer.started':
-        this.#update({ speaking: true });
-        break;
-      case 'output_audio_buffer.stopped':
-      case 'output_audio_buffer.cleared':
-        this.#update({ speaking: false });
-        break;
+        return;
+      case 'assistant.speaking':
+        this.#update({ speaking: Boolean(event.speaking) });
+        return;
       case 'error':
-        this.#toast('Realtime error', event.error?.message || 'The provider reported an error.');
-        break;
-      case 'response.done':
-        if (event.response?.status === 'failed') {
-          const error = event.response.status_details?.error;
-          this.#toast('Response failed', error?.message || error?.code || 'The model could not answer.');
-        }
-        break;
-      default:
-        break;
+        this.#toast('Realtime error', event.message || 'The provider reported an error.');
+        return;
+      case 'response.failed':
+        this.#toast('Response failed', event.message || 'The model could not answer.');
+        return;
+      case 'remote-stream':
+        this.#emit('remote-stream', event.stream);
+        return;
+      case 'connection-lost':
+        if (this.#state.status === 'connected') this.#fail(new ConnectionLost());
+        return;
+      default: {
+        const transcript = applyEvent(this.#state.transcript, event);
+        if (transcript !== this.#state.transcript) this.#update({ transcript: transcript.slice(-TRANSCRIPT_LIMIT) });
+      }
     }
-    const transcript = applyEvent(this.#state.transcript, event);
-    if (transcript !== this.#state.transcript) this.#update({ transcript: transcript.slice(-TRANSCRIPT_LIMIT) });
   }
 
   #fail(error) {
+    this.#generation += 1; // nothing of this call reaches the state any more
     this.#release();
     reportConnect(this.#telemetryUrl, { outcome: 'failed', stage: failureStage(error) });
     const [title, message] = describe(error);
     this.#log.error(`[speech] ${title}: ${message}`);
     this.#toast(title, message);
-    this.#update({ status: 'failed', detail: title, listening: false, speaking: false });
+    this.#update({ status: 'failed', detail: title, listening: false, speaking: false, talking: false });
   }
 
   #release() {
-    if (this.#call) this.#call.close();
-    this.#call = null;
-    if (this.#microphone) for (const track of this.#microphone.getTracks()) track.stop();
+    if (this.#transport) this.#closeTransport(this.#transport);
+    if (this.#microphone) stopTracks(this.#microphone);
     this.#microphone = null;
     this.#emit('microphone', null);
   }

@@ -1,6 +1,6 @@
 /** Reports how connecting went, for the operators' metrics. Fire and forget: never in the user's way. */
 
-import { csrfToken } from './session-client.js';
+import { gatewayJson } from './http.js';
 
 /**
  * @param {string} url the telemetry endpoint
@@ -8,11 +8,5 @@ import { csrfToken } from './session-client.js';
  */
 export function reportConnect(url, report) {
   if (!url) return;
-  fetch(url, {
-    method: 'POST',
-    credentials: 'same-origin',
-    keepalive: true,
-    headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrfToken() },
-    body: JSON.stringify(report),
-  }).catch(() => {});
+  gatewayJson(url, { method: 'POST', body: report, keepalive: true }).catch(() => {});
 }

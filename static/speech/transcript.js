@@ -1,18 +1,9 @@
 /**
- * Folds data-channel events into transcript entries: [{id, role, text, pending}].
- * Pure functions, so the view renders whatever this returns.
+ * Folds neutral transcript events (see events/openai.js) into transcript entries:
+ * [{id, role, text, pending}]. Pure functions, so the view renders whatever this returns.
  */
 
-const USER_TRANSCRIPT = new Map([
-  ['conversation.item.input_audio_transcription.delta', 'delta'],
-  ['conversation.item.input_audio_transcription.completed', 'done'],
-]);
-const ASSISTANT_TRANSCRIPT = new Map([
-  ['response.output_audio_transcript.delta', 'delta'],
-  ['response.output_audio_transcript.done', 'done'],
-  ['response.output_text.delta', 'delta'],
-  ['response.output_text.done', 'done'],
-]);
+const PLACEHOLDER = '…';
 
 function upsert(entries, id, role, change) {
   const index = entries.findIndex((entry) => entry.id === id);
@@ -24,34 +15,26 @@ function upsert(entries, id, role, change) {
 
 /**
  * @param {Array<{id: string, role: string, text: string, pending: boolean}>} entries
- * @param {object} event a server event from the data channel
+ * @param {{type: string, role?: string, id?: string, text?: string}} event a neutral event
  * @returns the new entries (the same array when the event changes nothing)
  */
 export function applyEvent(entries, event) {
-  const type = event.type;
-  if (type === 'conversation.item.added' && event.item?.role === 'user'
-      && event.item.content?.some((part) => part.type === 'input_audio')) {
-    // Holds the user's place before the transcription arrives.
-    return upsert(entries, event.item.id, 'user', (old) => (old ? {} : { text: '…' }));
+  const { type, role, id } = event;
+  switch (type) {
+    case 'transcript.started': // holds the speaker's place before the text arrives
+      return upsert(entries, id, role, (old) => (old ? {} : { text: PLACEHOLDER }));
+    case 'transcript.delta':
+      return upsert(entries, id, role, (old) => {
+        const before = old && old.text !== PLACEHOLDER ? old.text : '';
+        return { text: before + event.text, pending: true };
+      });
+    case 'transcript.done':
+      return upsert(entries, id, role, () => ({ text: event.text, pending: false }));
+    case 'transcript.failed':
+      return upsert(entries, id, role, () => ({ text: '(not transcribed)', pending: false }));
+    default:
+      return entries;
   }
-  if (USER_TRANSCRIPT.has(type)) {
-    const done = USER_TRANSCRIPT.get(type) === 'done';
-    return upsert(entries, event.item_id, 'user', (old) => {
-      const before = old && old.text !== '…' ? old.text : '';
-      return { text: done ? event.transcript : before + event.delta, pending: !done };
-    });
-  }
-  if (type === 'conversation.item.input_audio_transcription.failed') {
-    return upsert(entries, event.item_id, 'user', () => ({ text: '(not transcribed)', pending: false }));
-  }
-  if (ASSISTANT_TRANSCRIPT.has(type)) {
-    const done = ASSISTANT_TRANSCRIPT.get(type) === 'done';
-    return upsert(entries, event.item_id, 'assistant', (old) => ({
-      text: done ? (event.transcript ?? event.text) : (old?.text || '') + event.delta,
-      pending: !done,
-    }));
-  }
-  return entries;
 }
 
 /** Adds a message the user typed. */

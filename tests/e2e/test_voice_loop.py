@@ -34,6 +34,9 @@ RECORD_MICROPHONES = """
 """
 
 
+ALL_MICROPHONES_STOPPED = "() => window.__microphones.every(s => s.getTracks().every(t => t.readyState === 'ended'))"
+
+
 def report(name, value):
     line = f"{name}: {value}"
     print(f"\n[e2e] {line}")
@@ -199,19 +202,27 @@ def test_hang_up_stops_the_microphone_and_the_page_can_connect_again(open_chat):
     assert page.evaluate("() => window.__microphones.length") == 2
 
 
-def test_connect_time_over_ten_runs(chat):
-    """Reports the p50 of click-to-connected over ten connects (the target is <= 300 ms)."""
+def test_ten_connects_in_a_row_each_reach_connected_and_hang_up_to_idle(open_chat):
+    """Connecting again and again works every time and leaks nothing (the timing is the benchmark's job)."""
+    from speech.local.server import server
+
+    chat = open_chat(RECORD_MICROPHONES)
     page = chat.page
     chat.log_in()
-    times = []
-    for _ in range(10):
+    for run in range(1, 11):
         page.click("#connect")
-        times.append(chat.wait_connected())
+        chat.wait_connected()
         page.click("#hangup")
         page.wait_for_selector("#status[data-state=idle]")
-    times.sort()
-    report("click to connected over 10 runs (ms)", f"p50={times[len(times) // 2]} min={times[0]} max={times[-1]}")
-    assert times[len(times) // 2] < 5000
+        assert page.is_visible("#connect") and page.is_hidden("#hangup"), f"run {run}"
+        assert page.evaluate("() => window.__microphones.length") == run
+        assert page.evaluate(ALL_MICROPHONES_STOPPED), f"run {run}"
+    deadline = time.monotonic() + 5
+    while server.calls and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not server.calls, "every hang-up should end its call at the peer"
+    assert page.locator(".toast").count() == 0
+    assert not chat.logged("PAGEERROR")
 
 
 def test_muting_keeps_the_call_up(chat, settings):

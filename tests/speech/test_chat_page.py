@@ -51,7 +51,7 @@ def test_the_chat_page_of_a_host_without_tenant_is_404(logged_in_client, speech_
 
 
 def test_static_modules_are_served(client):
-    for path in ["speech/main.js", "speech/speech-store.js", "speech/rtc-connection.js", "css/app.css"]:
+    for path in ["speech/main.js", "speech/speech-store.js", "speech/transports/openai-webrtc.js", "css/app.css"]:
         response = client.get(f"/static/{path}")
         assert response.status_code == 200, path
 
