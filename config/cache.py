@@ -148,6 +148,9 @@ class ReusingRedisCache(RedisCache):
                 result = getattr(super(), name)(*args, **kwargs)
             except redis.RedisError as exc:
                 self.health.failed(exc, self.retry_seconds)
+            except Exception:  # Redis answered (incr of a missing key is a ValueError): it is back
+                self.health.succeeded(self.fallback)
+                raise
             else:
                 self.health.succeeded(self.fallback)
                 return result

@@ -81,6 +81,8 @@ class TcpProxy:
 
     def cut(self):
         with self.lock:
+            if self.listener is None:
+                return  # already cut
             # shutdown() wakes the accept() blocked in the other thread; close() alone would leave it
             # accepting on the kernel's socket.
             with suppress(OSError):

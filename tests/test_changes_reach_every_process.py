@@ -82,6 +82,8 @@ def test_a_revoked_key_is_refused_by_every_worker_of_the_production_server(tmp_p
         "BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
         "WEB_THREADS": "16",
+        "SPEECH_PROVIDER_CALLS_PER_TENANT": "8",  # the eight mints sent at once
+        "LOCAL_REALTIME_RATE_CLIENT_SECRETS": "",  # up to 400 mints in a few seconds
         "ACCESS_LOG": "false",
         "SPEECH_SETTINGS_CACHE_SECONDS": "3600",
     }

@@ -16,7 +16,8 @@ def test_api_answers_database_unavailable_while_the_database_is_cut_off(tmp_path
         manage(env, "migrate", "--noinput")
         tenant = OPENAI_TENANT.format(rate="", provider="openai_realtime", endpoint=endpoint)
         raw_key = manage(env, "shell", "-c", tenant).strip().splitlines()[-1]
-        # A warm process mints from its caches alone; a key it has not seen yet needs the database.
+        # Every request reads the settings generation, so even a warm process cannot tell whether a key
+        # was revoked meanwhile: it refuses rather than guess.
         unseen_key = manage(env, "shell", "-c", tenant).strip().splitlines()[-1]
         server = start_server(env, port)
         base = f"http://127.0.0.1:{port}"
@@ -32,8 +33,8 @@ def test_api_answers_database_unavailable_while_the_database_is_cut_off(tmp_path
         try:
             assert mint().status_code == 200
             proxy.cut()
-            assert mint().status_code == 200  # warm: the database is not needed
-            for answer in (mint(unseen_key), requests.get(f"{base}/api/v1/settings/me", cookies=cookie, timeout=10)):
+            me = requests.get(f"{base}/api/v1/settings/me", cookies=cookie, timeout=10)
+            for answer in (mint(), mint(unseen_key), me):
                 assert answer.status_code == 503, answer.text
                 assert answer.headers["Content-Type"] == "application/json"
                 assert answer.json()["error"]["code"] == "database_unavailable"
