@@ -87,7 +87,7 @@ class RedisHealth:
             return False
 
     def failed(self, exc, retry_seconds):
-        from speech import metrics
+        from speech.ops import metrics
 
         with self.lock:
             now = time.monotonic()
@@ -112,7 +112,7 @@ class RedisHealth:
             seconds, self.down_since = time.monotonic() - self.down_since, None
         # What was kept meanwhile must not come back in a later outage (an old settings generation, old counters).
         fallback.clear()
-        from speech import metrics
+        from speech.ops import metrics
 
         metrics.shared_cache_degraded.set(0)
         logger.warning("shared cache: Redis at %s answers again after %.1f s; serving from it", self.location, seconds)
@@ -154,7 +154,7 @@ class ReusingRedisCache(RedisCache):
             else:
                 self.health.succeeded(self.fallback)
                 return result
-        from speech import metrics
+        from speech.ops import metrics
 
         metrics.shared_cache_fallback_operations_total.inc()
         return getattr(self.fallback, name)(*args, **kwargs)

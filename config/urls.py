@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.login import AdminLoginForm, LoginForm
-from speech.views import docs_csp
+from speech.ops.csp import docs_csp
 
 # The admin's login page says so when django-axes has paused logins (config/login.py).
 admin.site.login_form = AdminLoginForm
@@ -24,5 +24,5 @@ urlpatterns = [
 ]
 
 # API paths answer JSON with a stable code even for a path that does not exist or an unexpected error.
-handler404 = "speech.views.page_not_found"
-handler500 = "speech.views.server_error"
+handler404 = "speech.ops.error_pages.page_not_found"
+handler500 = "speech.ops.error_pages.server_error"

@@ -9,10 +9,11 @@ from django.utils.http import urlencode
 from settings_admin.models import TurnDetection, TurnMode, WebRTCMode
 from settings_admin.secrets import SecretsAuthError, SecretsError, tenant_credential_get
 
-from . import errors, metrics
-from .after_response import after_response
+from . import errors
 from .audit import audit_record
 from .models import Outcome
+from .ops import metrics
+from .ops.after_response import after_response
 from .providers.base import ProviderSession, SessionConfig
 from .upstream import upstream_slot
 

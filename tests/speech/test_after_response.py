@@ -10,9 +10,9 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
 from settings_admin.models import TenantAPIKey
-from speech.after_response import AfterResponse, after_response
 from speech.models import SessionAudit
-from speech.request_id import request_id_var
+from speech.ops.after_response import AfterResponse, after_response
+from speech.ops.request_id import request_id_var
 
 pytestmark = pytest.mark.django_db  # closing a response ends the request: Django looks at its connections
 
@@ -91,7 +91,7 @@ def test_a_failure_is_logged_and_the_rest_still_runs(noted, caplog):
         after_response(noted, value="after")
 
     body = respond(queue)
-    with caplog.at_level(logging.ERROR, logger="speech.after_response"):
+    with caplog.at_level(logging.ERROR, logger="speech.ops.after_response"):
         body.close()
     assert noted.notes == [("after", "req-00000001")]
     assert body.body.closed  # the application's own close() still came

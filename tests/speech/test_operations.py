@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from speech.models import SessionAudit
-from speech.request_id import RequestIdFilter
+from speech.ops.request_id import RequestIdFilter
 from tests.vault_server import free_port
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import pytest
 import responses
 from django.test import Client
 
-from speech.api import RealtimeSessionApi
+from speech.api.sessions import RealtimeSessionApi
 from tests.conftest import OPENAI_MINT_URL, SERVER_KEY
 
 pytestmark = pytest.mark.django_db

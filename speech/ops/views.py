@@ -17,7 +17,7 @@ from settings_admin.conf import conf
 from settings_admin.health import tenant_credential_statuses
 from settings_admin.models import SpeechSettings
 
-from .throttling import client_ip
+from ..throttling import client_ip
 
 
 @never_cache

@@ -1,0 +1,184 @@
+"""Minting: POST /realtime_session (and /api/v1/realtime_session), and the unified relay POST /api/v1/realtime_call."""
+
+from django.http import HttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from settings_admin.models import TenantAPIKey, TurnMode, WebRTCMode
+from settings_admin.selectors import user_preference_get
+
+from ..parsers import SDPParser
+from ..permissions import CanMintSessions
+from ..schema import error_responses
+from ..serializers import StrictSerializer, StringField
+from ..services import (
+    Actor,
+    SessionRequest,
+    realtime_call_create,
+    realtime_relay_describe,
+    realtime_session_create,
+)
+from ..tenancy import speech_settings_for_request
+from ..throttling import SESSION_THROTTLES, client_ip
+
+
+def actor_for(request):
+    return Actor(
+        user=request.user if request.user.is_authenticated else None,
+        api_key=request.auth if isinstance(request.auth, TenantAPIKey) else None,
+        client_ip=client_ip(request),
+    )
+
+
+SESSION_ERRORS = (
+    "not_a_member", "api_key_wrong_tenant", "tenant_not_found", "model_not_allowed", "voice_not_allowed",
+    "endpoint_not_allowed", "rate_limited", "credentials_missing", "secrets_unavailable", "secrets_auth_failed",
+    "provider_auth_failed", "provider_rejected", "provider_unavailable", "provider_bad_response",
+    "provider_rate_limited", "provider_timeout",
+)  # fmt: skip
+
+
+def _preference(request, speech_settings):
+    if not request.user.is_authenticated:
+        return None
+    return user_preference_get(user_id=request.user.pk, tenant_id=speech_settings.tenant_id)
+
+
+class RealtimeSessionApi(APIView):
+    """POST /realtime_session: mint a short-lived client secret for the browser."""
+
+    permission_classes = [CanMintSessions]
+    throttle_classes = SESSION_THROTTLES
+
+    def counts_against_limits(self, request):
+        # In unified mode this answer mints nothing; the relayed call is what counts.
+        return speech_settings_for_request(request).webrtc_mode != WebRTCMode.UNIFIED
+
+    class InputSerializer(StrictSerializer):
+        model = StringField(required=False, max_length=100, help_text="One of the tenant's allowed models.")
+        voice = StringField(required=False, max_length=64, help_text="One of the tenant's allowed voices.")
+        endpoint = StringField(
+            required=False, max_length=500, help_text="Accepted only when it is the tenant's configured endpoint."
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        provider = serializers.CharField()
+        model = serializers.CharField()
+        voice = serializers.CharField()
+        turn_mode = serializers.ChoiceField(
+            choices=TurnMode.choices, help_text="push_to_talk when the session has no turn detection."
+        )
+        client_secret = serializers.SerializerMethodField()
+        webrtc = serializers.SerializerMethodField()
+        session = serializers.JSONField(source="minted.session", help_text="The provider's session configuration.")
+
+        def get_client_secret(self, payload) -> dict[str, str | int] | None:
+            if payload.minted.client_secret is None:
+                return None  # unified mode: the browser holds no secret
+            return {"value": payload.minted.client_secret, "expires_at": payload.minted.expires_at}
+
+        def get_webrtc(self, payload) -> dict[str, str | list[str]]:
+            return {
+                "url": payload.minted.webrtc_url,
+                "data_channel": payload.minted.data_channel,
+                "codecs": list(payload.minted.codecs),
+            }
+
+        def to_representation(self, payload):
+            # The fields above document the shape; building it directly spares the hot path a copy
+            # of six field objects per answer (DRF copies declared fields for every serializer).
+            return {
+                "provider": payload.provider,
+                "model": payload.model,
+                "voice": payload.voice,
+                "turn_mode": payload.turn_mode,
+                "client_secret": self.get_client_secret(payload),
+                "webrtc": self.get_webrtc(payload),
+                "session": payload.minted.session,
+            }
+
+    @extend_schema(
+        operation_id="realtime_session_create",
+        summary="Mint a realtime session",
+        description=(
+            "Answers a short-lived client secret and where to negotiate WebRTC with it; never the key. "
+            "For a tenant in unified mode, `client_secret` is null and `webrtc.url` is the gateway's "
+            "relay (POST the SDP offer there with the same credentials)."
+        ),
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(*SESSION_ERRORS)},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        speech_settings = speech_settings_for_request(request)
+        requested = SessionRequest(**serializer.validated_data)
+        preference = _preference(request, speech_settings)
+        if speech_settings.webrtc_mode == WebRTCMode.UNIFIED:
+            payload = realtime_relay_describe(
+                speech_settings=speech_settings,
+                requested=requested,
+                relay_url=reverse("api-realtime-call"),
+                preference=preference,
+            )
+        else:
+            payload = realtime_session_create(
+                speech_settings=speech_settings, actor=actor_for(request), requested=requested, preference=preference
+            )
+        return Response(self.OutputSerializer(payload).data)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"  # the answer carries a secret
+        return response
+
+
+class RealtimeCallApi(APIView):
+    """POST /api/v1/realtime_call: the unified interface. The gateway posts the browser's SDP offer to the
+    provider with the server key and answers the provider's SDP answer; the browser holds no secret."""
+
+    permission_classes = [CanMintSessions]
+    throttle_classes = SESSION_THROTTLES
+    parser_classes = [SDPParser]
+
+    class QuerySerializer(StrictSerializer):
+        model = StringField(required=False, max_length=100)
+        voice = StringField(required=False, max_length=64)
+
+    @extend_schema(
+        operation_id="realtime_call_create",
+        summary="Relay a WebRTC offer (unified interface)",
+        parameters=[
+            OpenApiParameter("model", OpenApiTypes.STR, description="One of the tenant's allowed models."),
+            OpenApiParameter("voice", OpenApiTypes.STR, description="One of the tenant's allowed voices."),
+        ],
+        request={"application/sdp": OpenApiTypes.STR},
+        responses={
+            (201, "application/sdp"): OpenApiResponse(
+                OpenApiTypes.STR, description="The provider's SDP answer; X-Realtime-Call-Id names the call."
+            ),
+            **error_responses(*SESSION_ERRORS, "unified_mode_off"),
+        },
+    )
+    def post(self, request):
+        query = self.QuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        offer = request.data
+        if not isinstance(offer, str):
+            raise exceptions.ParseError("Send the SDP offer as application/sdp.")
+        speech_settings = speech_settings_for_request(request)
+        call = realtime_call_create(
+            speech_settings=speech_settings,
+            actor=actor_for(request),
+            requested=SessionRequest(**query.validated_data),
+            offer_sdp=offer,
+            preference=_preference(request, speech_settings),
+        )
+        response = HttpResponse(call.answer_sdp, status=201, content_type="application/sdp")
+        response["X-Realtime-Call-Id"] = call.call_id
+        response["Cache-Control"] = "no-store"
+        return response
