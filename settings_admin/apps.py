@@ -7,4 +7,4 @@ class SettingsAdminConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks, cors, signals  # noqa: F401  (registers checks and signal handlers)
+        from . import checks, signals  # noqa: F401  (registers checks and signal handlers)

@@ -1,4 +1,5 @@
 import re
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -29,7 +30,18 @@ def rate_field(default, help_text):
     return models.CharField(max_length=20, blank=True, default=default, validators=[RATE_FORMAT], help_text=help_text)
 
 
-class Tenant(models.Model):
+class TenantRules:
+    """What a tenant's fields mean: shared by the model and its frozen read model (selectors.TenantView)."""
+
+    @property
+    def may_use_shared_credentials(self):
+        return self.shared_credentials or self.slug == conf.SPEECH_DEFAULT_TENANT
+
+    def allows_origin(self, origin):
+        return origin.lower().rstrip("/") in self.allowed_origins
+
+
+class Tenant(TenantRules, models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
@@ -69,13 +81,6 @@ class Tenant(models.Model):
             raise ValidationError(
                 {"allowed_origins": f"Not an origin (scheme://host[:port], no path): {', '.join(bad)}."}
             )
-
-    @property
-    def may_use_shared_credentials(self):
-        return self.shared_credentials or self.slug == conf.SPEECH_DEFAULT_TENANT
-
-    def allows_origin(self, origin):
-        return origin.lower().rstrip("/") in self.allowed_origins
 
 
 class Role(models.TextChoices):
@@ -140,7 +145,47 @@ class WebRTCMode(models.TextChoices):
     UNIFIED = "unified", "Unified: the gateway relays the browser's offer; the browser holds no secret"
 
 
-class SpeechSettings(models.Model):
+class SpeechSettingsRules:
+    """What a tenant's speech settings mean (the provider, effective values, warnings): shared by the model and
+    its frozen read model (selectors.SpeechSettingsView)."""
+
+    def get_provider(self):
+        return registry.get(self.provider)
+
+    @property
+    def effective_endpoint(self):
+        return self.endpoint or self.get_provider().default_endpoint
+
+    @property
+    def credential_reference(self):
+        # Always inside the tenant's own folder: no reference can name another tenant's key.
+        return f"speech/tenants/{self.tenant.slug}/{self.credential_ref or self.provider}"
+
+    @property
+    def effective_allowed_models(self):
+        return self.allowed_models or [self.model]
+
+    @property
+    def effective_allowed_voices(self):
+        return self.allowed_voices or list(self.get_provider().voices)
+
+    def warnings(self):
+        """Notices about values that still validate but will not work well (retired interfaces)."""
+        try:
+            provider = self.get_provider()
+        except ProviderNotFound:
+            return []
+        notices = []
+        if reason := provider.deprecated_models.get(self.model):
+            notices.append(f"Model {self.model!r}: {reason}")
+        if reason := provider.retired_endpoints.get(self.endpoint):
+            notices.append(f"Endpoint {self.endpoint}: {reason}")
+        if isinstance(self.options, Mapping):
+            notices.extend(provider.option_warnings(self.options))
+        return notices
+
+
+class SpeechSettings(SpeechSettingsRules, models.Model):
     """How a tenant's sessions are minted. Holds a reference to the credential, never the key."""
 
     tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, primary_key=True, related_name="speech_settings")
@@ -190,26 +235,6 @@ class SpeechSettings(models.Model):
     def __str__(self):
         return f"Speech settings of {self.tenant}"
 
-    def get_provider(self):
-        return registry.get(self.provider)
-
-    @property
-    def effective_endpoint(self):
-        return self.endpoint or self.get_provider().default_endpoint
-
-    @property
-    def credential_reference(self):
-        # Always inside the tenant's own folder: no reference can name another tenant's key.
-        return f"speech/tenants/{self.tenant.slug}/{self.credential_ref or self.provider}"
-
-    @property
-    def effective_allowed_models(self):
-        return self.allowed_models or [self.model]
-
-    @property
-    def effective_allowed_voices(self):
-        return self.allowed_voices or list(self.get_provider().voices)
-
     def clean(self):
         try:
             provider = self.get_provider()
@@ -248,21 +273,6 @@ class SpeechSettings(models.Model):
                 ]
         if errors:
             raise ValidationError(errors)
-
-    def warnings(self):
-        """Notices about values that still validate but will not work well (retired interfaces)."""
-        try:
-            provider = self.get_provider()
-        except ProviderNotFound:
-            return []
-        notices = []
-        if reason := provider.deprecated_models.get(self.model):
-            notices.append(f"Model {self.model!r}: {reason}")
-        if reason := provider.retired_endpoints.get(self.endpoint):
-            notices.append(f"Endpoint {self.endpoint}: {reason}")
-        if isinstance(self.options, dict):
-            notices.extend(provider.option_warnings(self.options))
-        return notices
 
 
 class TurnMode(models.TextChoices):

@@ -6,21 +6,160 @@ bumps the generation once it commits, so a change reaches every process (workers
 `make run`) on its next request. The generation is read once per request, and on each use outside
 a request (management commands, threads).
 
-The process's cache is a bounded LRU whose entries live SPEECH_SETTINGS_CACHE_SECONDS. It hands
-out the cached model instances themselves, shared by the process's threads, rather than a copy
-per read (unpickling three rows took about 7% of a session's instructions): treat what these
-selectors return as read-only. A change loads its own row (speech_settings_for_change).
+The process's cache is a bounded LRU whose entries live SPEECH_SETTINGS_CACHE_SECONDS. What the
+selectors return are frozen read models (dataclasses), shared by the process's threads, never model
+instances: nothing can change a cached value by accident. A change loads its own row
+(speech_settings_for_change).
 """
 
 import threading
 from contextvars import ContextVar
+from dataclasses import dataclass, fields
+from datetime import datetime
+from types import MappingProxyType
 
 from cachetools import TLRUCache
 from django.db import transaction
+from django.utils import timezone
 
 from .conf import conf
 from .generation import generation_bump, generation_current
-from .models import Membership, SpeechSettings, TenantAPIKey, TenantHostname, UserPreference
+from .models import (
+    Membership,
+    SpeechSettings,
+    SpeechSettingsRules,
+    Tenant,
+    TenantAPIKey,
+    TenantHostname,
+    TenantRules,
+    UserPreference,
+)
+
+
+def frozen(value):
+    """A JSON value that cannot be changed: dicts become read-only mappings, lists tuples."""
+    if isinstance(value, dict):
+        return MappingProxyType({key: frozen(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return tuple(frozen(item) for item in value)
+    return value
+
+
+def _values(cls, instance, **overrides):
+    """cls built from the instance's attributes of the same names, some given instead."""
+    return cls(**{f.name: getattr(instance, f.name) for f in fields(cls) if f.name not in overrides}, **overrides)
+
+
+@dataclass(frozen=True)
+class TenantView(TenantRules):
+    """A tenant, read-only."""
+
+    id: int
+    slug: str
+    name: str
+    is_active: bool
+    allow_anonymous_sessions: bool
+    allowed_origins: tuple
+    shared_credentials: bool
+    rate_limit_user: str
+    rate_limit_api_key: str
+    rate_limit_anonymous: str
+    rate_limit_tenant: str
+
+    @property
+    def pk(self):
+        return self.id
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def of(cls, tenant: Tenant):
+        return _values(cls, tenant, allowed_origins=tuple(tenant.allowed_origins))
+
+
+@dataclass(frozen=True)
+class SpeechSettingsView(SpeechSettingsRules):
+    """A tenant's speech settings (with the tenant), read-only."""
+
+    tenant: TenantView
+    provider: str
+    model: str
+    voice: str
+    endpoint: str
+    allowed_models: tuple
+    allowed_voices: tuple
+    instructions: str
+    turn_detection: str
+    input_transcription_model: str
+    secret_ttl_seconds: int
+    options: MappingProxyType
+    webrtc_mode: str
+    credential_ref: str
+
+    @property
+    def tenant_id(self):
+        return self.tenant.id
+
+    @classmethod
+    def of(cls, speech_settings: SpeechSettings):
+        return _values(
+            cls,
+            speech_settings,
+            tenant=TenantView.of(speech_settings.tenant),
+            allowed_models=tuple(speech_settings.allowed_models),
+            allowed_voices=tuple(speech_settings.allowed_voices),
+            options=frozen(speech_settings.options),
+        )
+
+
+@dataclass(frozen=True)
+class ApiKeyView:
+    """An integrator's API key, read-only: whose it is and what it may do (the hash only to check a raw key)."""
+
+    id: int
+    prefix: str
+    name: str
+    tenant_id: int
+    scope: str
+    revoked: bool
+    expiry_date: datetime | None
+    hashed_key: str
+
+    @property
+    def pk(self):
+        return self.id
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix})"
+
+    def usable_with(self, raw_key):
+        """Whether `raw_key` is this key, and the key is neither revoked nor expired."""
+        if self.revoked or (self.expiry_date is not None and self.expiry_date < timezone.now()):
+            return False
+        return TenantAPIKey.objects.key_generator.verify(raw_key, self.hashed_key)
+
+    @classmethod
+    def of(cls, api_key: TenantAPIKey):
+        return _values(cls, api_key)
+
+
+@dataclass(frozen=True)
+class PreferenceView:
+    """What a user picked for their next sessions in a tenant, read-only."""
+
+    voice: str
+    model: str
+    turn_mode: str
+
+    @classmethod
+    def of(cls, preference: UserPreference):
+        return _values(cls, preference)
+
+
+def _view(view_class, instance):
+    return None if instance is None else view_class.of(instance)
+
 
 MISSING = object()  # cached for "no such row", so misses are cheap too
 MAX_ENTRIES = 10_000
@@ -130,21 +269,25 @@ def tenant_id_listing_host(*, host):
 
 
 def speech_settings_for_host(*, host):
-    """The SpeechSettings (with its tenant) serving `host`: the tenant listing it, else the default tenant."""
+    """The SpeechSettingsView serving `host`: the tenant listing it, else the default tenant, else None."""
 
     def compute():
         tenant_id = tenant_id_listing_host(host=host)
         if tenant_id is not None:
-            return _active_settings().filter(tenant_id=tenant_id).first()
+            return _view(SpeechSettingsView, _active_settings().filter(tenant_id=tenant_id).first())
         if not conf.SPEECH_DEFAULT_TENANT:
             return None
-        return _active_settings().filter(tenant__slug=conf.SPEECH_DEFAULT_TENANT).first()
+        return _view(SpeechSettingsView, _active_settings().filter(tenant__slug=conf.SPEECH_DEFAULT_TENANT).first())
 
     return _cached(f"host:{host}", compute)
 
 
 def speech_settings_for_tenant(*, tenant_id):
-    return _cached(f"tenant:{tenant_id}", lambda: _active_settings().filter(tenant_id=tenant_id).first())
+    """The SpeechSettingsView of an active tenant, or None."""
+    return _cached(
+        f"tenant:{tenant_id}",
+        lambda: _view(SpeechSettingsView, _active_settings().filter(tenant_id=tenant_id).first()),
+    )
 
 
 def speech_settings_for_change(*, tenant_id):
@@ -161,22 +304,22 @@ def membership_role(*, user_id, tenant_id):
 
 
 def api_key_get(*, raw_key):
-    """The usable TenantAPIKey (with its tenant) for a raw key, or None (unknown, wrong, revoked, expired)."""
+    """The usable ApiKeyView for a raw key, or None (unknown, wrong, revoked, expired, or its tenant inactive)."""
     prefix, _, _ = raw_key.partition(".")
     if not prefix or len(prefix) > 16:
         return None
     api_key = _cached(
         f"api-key:{prefix}",
-        lambda: TenantAPIKey.objects.select_related("tenant").filter(prefix=prefix, tenant__is_active=True).first(),
+        lambda: _view(ApiKeyView, TenantAPIKey.objects.filter(prefix=prefix, tenant__is_active=True).first()),
     )
-    if api_key is None or api_key.revoked or api_key.has_expired or not api_key.is_valid(raw_key):
+    if api_key is None or not api_key.usable_with(raw_key):
         return None
     return api_key
 
 
 def user_preference_get(*, user_id, tenant_id):
-    """The user's UserPreference in the tenant, or None."""
+    """The user's PreferenceView in the tenant, or None."""
     return _cached(
         f"preference:{user_id}:{tenant_id}",
-        lambda: UserPreference.objects.filter(user_id=user_id, tenant_id=tenant_id).first(),
+        lambda: _view(PreferenceView, UserPreference.objects.filter(user_id=user_id, tenant_id=tenant_id).first()),
     )

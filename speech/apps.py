@@ -6,4 +6,4 @@ class SpeechConfig(AppConfig):
     verbose_name = "Realtime speech gateway"
 
     def ready(self):
-        from . import checks, schema  # noqa: F401  (registers the system checks and the OpenAPI extensions)
+        from . import checks, cors, schema  # noqa: F401  (registers checks, the CORS rule and OpenAPI extensions)

@@ -1,17 +1,18 @@
 from rest_framework import exceptions, permissions
 
-from settings_admin.models import KeyScope, Role, TenantAPIKey
+from settings_admin.models import KeyScope, Role
+from settings_admin.selectors import ApiKeyView
 
 from . import errors
-from .tenancy import speech_settings_for_request, user_role
+from .tenancy import user_role
 
 
 class CanMintSessions(permissions.BasePermission):
     """An API key of the tenant, a member or admin, or anyone where the tenant allows anonymous sessions."""
 
     def has_permission(self, request, view):
-        tenant = speech_settings_for_request(request).tenant
-        if isinstance(request.auth, TenantAPIKey):
+        tenant = request.tenant
+        if isinstance(request.auth, ApiKeyView):
             return True  # tenancy already checked that the key is this tenant's
         if user_role(request.user, tenant) is not None:
             return True
@@ -26,8 +27,8 @@ class CanManageSettings(permissions.BasePermission):
     """Tenant admins (see tenancy.user_role) and admin-scoped API keys of the tenant."""
 
     def has_permission(self, request, view):
-        tenant = speech_settings_for_request(request).tenant
-        if isinstance(request.auth, TenantAPIKey):
+        tenant = request.tenant
+        if isinstance(request.auth, ApiKeyView):
             if request.auth.scope != KeyScope.ADMIN:
                 raise errors.ApiKeyScope()
             return True
@@ -44,6 +45,6 @@ class IsTenantUser(permissions.BasePermission):
     def has_permission(self, request, view):
         if not request.user.is_authenticated:
             raise exceptions.NotAuthenticated()
-        if user_role(request.user, speech_settings_for_request(request).tenant) is None:
+        if user_role(request.user, request.tenant) is None:
             raise errors.NotAMember()
         return True

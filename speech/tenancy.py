@@ -1,6 +1,13 @@
-from django.http.request import split_domain_port
+"""Which tenant a request acts for, worked out once per request (like Django's CurrentSiteMiddleware).
 
-from settings_admin.models import Role, TenantAPIKey
+An API key always acts for its own tenant, and is refused on a host another tenant lists. Otherwise
+the host decides: the tenant listing it, else the default tenant.
+"""
+
+from django.http.request import split_domain_port
+from django.utils.functional import SimpleLazyObject
+
+from settings_admin.models import Role
 from settings_admin.selectors import (
     membership_role,
     speech_settings_for_host,
@@ -9,6 +16,10 @@ from settings_admin.selectors import (
 )
 
 from . import errors
+from .authentication import api_key_of
+
+# An operator's grant: users holding it administer every tenant, whatever their memberships.
+MANAGE_EVERY_TENANT = "settings_admin.change_speechsettings"
 
 
 def request_host(request):
@@ -16,30 +27,45 @@ def request_host(request):
     return host
 
 
-def speech_settings_for_request(request):
-    """The SpeechSettings of the tenant this request acts for, remembered on the request.
+def speech_settings_resolve(*, host, api_key):
+    """The SpeechSettingsView of the tenant a request to `host` with `api_key` (or None) acts for.
 
-    An API key always acts for its own tenant, and is refused on a host another tenant lists.
-    Otherwise the host decides: the tenant listing it, else the default tenant.
+    Raises ApiKeyWrongTenant for a key on another tenant's host, TenantNotFound when no tenant serves.
     """
-    if getattr(request, "_speech_settings", None) is None:
-        api_key = getattr(request, "auth", None)
-        host = request_host(request)
-        if isinstance(api_key, TenantAPIKey):
-            listing = tenant_id_listing_host(host=host)
-            if listing is not None and listing != api_key.tenant_id:
-                raise errors.ApiKeyWrongTenant()
-            speech_settings = speech_settings_for_tenant(tenant_id=api_key.tenant_id)
-        else:
-            speech_settings = speech_settings_for_host(host=host)
-        if speech_settings is None:
-            raise errors.TenantNotFound()
-        request._speech_settings = speech_settings
-    return request._speech_settings
+    if api_key is not None:
+        listing = tenant_id_listing_host(host=host)
+        if listing is not None and listing != api_key.tenant_id:
+            raise errors.ApiKeyWrongTenant()
+        speech_settings = speech_settings_for_tenant(tenant_id=api_key.tenant_id)
+    else:
+        speech_settings = speech_settings_for_host(host=host)
+    if speech_settings is None:
+        raise errors.TenantNotFound()
+    return speech_settings
 
 
-# An operator's grant: users holding it administer every tenant, whatever their memberships.
-MANAGE_EVERY_TENANT = "settings_admin.change_speechsettings"
+class TenantMiddleware:
+    """Sets, for every request:
+
+    request.api_key          the ApiKeyView of its `Authorization: Api-Key ...` header, or None (no such
+                             header, or a key that is unknown, revoked or expired: authentication refuses it)
+    request.speech_settings  the SpeechSettingsView of the tenant it acts for
+    request.tenant           that tenant's TenantView
+
+    The last two are read on first use (a static file or a health check never asks); reading them raises
+    TenantNotFound or ApiKeyWrongTenant, which the API answers with their codes.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.api_key = api_key_of(request)
+        request.speech_settings = SimpleLazyObject(
+            lambda: speech_settings_resolve(host=request_host(request), api_key=request.api_key)
+        )
+        request.tenant = SimpleLazyObject(lambda: request.speech_settings.tenant)
+        return self.get_response(request)
 
 
 def user_role(user, tenant):

@@ -12,9 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
-from settings_admin.models import TenantAPIKey
-
-from .tenancy import speech_settings_for_request
+from settings_admin.selectors import ApiKeyView
 
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -79,10 +77,10 @@ class TenantRateThrottle(SharedCacheThrottle):
     rate_field = ""
 
     def rate(self, request):
-        return getattr(speech_settings_for_request(request).tenant, self.rate_field)
+        return getattr(request.tenant, self.rate_field)
 
     def group(self, request):
-        return f"speech.{self.rate_field}.{speech_settings_for_request(request).tenant.pk}"
+        return f"speech.{self.rate_field}.{request.tenant.pk}"
 
 
 class UserRateThrottle(TenantRateThrottle):
@@ -96,14 +94,14 @@ class APIKeyRateThrottle(TenantRateThrottle):
     rate_field = "rate_limit_api_key"
 
     def subject(self, request):
-        return f"key:{request.auth.pk}" if isinstance(request.auth, TenantAPIKey) else None
+        return f"key:{request.auth.pk}" if isinstance(request.auth, ApiKeyView) else None
 
 
 class AnonymousRateThrottle(TenantRateThrottle):
     rate_field = "rate_limit_anonymous"
 
     def subject(self, request):
-        anonymous = not request.user.is_authenticated and not isinstance(request.auth, TenantAPIKey)
+        anonymous = not request.user.is_authenticated and not isinstance(request.auth, ApiKeyView)
         return f"ip:{client_ip(request)}" if anonymous else None
 
 

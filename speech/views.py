@@ -5,16 +5,16 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from . import errors
-from .tenancy import speech_settings_for_request, user_role
+from .tenancy import user_role
 
 
 @ensure_csrf_cookie
 def chat(request):
     try:
-        speech_settings = speech_settings_for_request(request)
+        speech_settings = request.speech_settings
+        tenant = speech_settings.tenant
     except errors.TenantNotFound as exc:
         raise Http404(exc.message) from None
-    tenant = speech_settings.tenant
     role = user_role(request.user, tenant)
     if role is None and not tenant.allow_anonymous_sessions:
         if not request.user.is_authenticated:

@@ -14,7 +14,7 @@ from ..serializers import StrictSerializer, StringField
 from ..services import (
     session_choices_resolve,
 )
-from ..tenancy import speech_settings_for_request, user_role
+from ..tenancy import user_role
 
 
 class MyPreferencesApi(APIView):
@@ -56,7 +56,7 @@ class MyPreferencesApi(APIView):
         responses={200: OutputSerializer, **error_responses("not_a_member", "tenant_not_found")},
     )
     def get(self, request):
-        speech_settings = speech_settings_for_request(request)
+        speech_settings = request.speech_settings
         preference = user_preference_get(user_id=request.user.pk, tenant_id=speech_settings.tenant_id)
         return self._answer(request, speech_settings, preference)
 
@@ -69,7 +69,7 @@ class MyPreferencesApi(APIView):
     def put(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        speech_settings = speech_settings_for_request(request)
+        speech_settings = request.speech_settings
         choice = serializer.validated_data
         problems = {}
         if choice.get("voice") and choice["voice"] not in speech_settings.effective_allowed_voices:

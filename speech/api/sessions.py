@@ -8,8 +8,8 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from settings_admin.models import TenantAPIKey, TurnMode, WebRTCMode
-from settings_admin.selectors import user_preference_get
+from settings_admin.models import TurnMode, WebRTCMode
+from settings_admin.selectors import ApiKeyView, user_preference_get
 
 from ..parsers import SDPParser
 from ..permissions import CanMintSessions
@@ -22,14 +22,13 @@ from ..services import (
     realtime_relay_describe,
     realtime_session_create,
 )
-from ..tenancy import speech_settings_for_request
 from ..throttling import SESSION_THROTTLES, client_ip
 
 
 def actor_for(request):
     return Actor(
         user=request.user if request.user.is_authenticated else None,
-        api_key=request.auth if isinstance(request.auth, TenantAPIKey) else None,
+        api_key=request.auth if isinstance(request.auth, ApiKeyView) else None,
         client_ip=client_ip(request),
     )
 
@@ -56,7 +55,7 @@ class RealtimeSessionApi(APIView):
 
     def counts_against_limits(self, request):
         # In unified mode this answer mints nothing; the relayed call is what counts.
-        return speech_settings_for_request(request).webrtc_mode != WebRTCMode.UNIFIED
+        return request.speech_settings.webrtc_mode != WebRTCMode.UNIFIED
 
     class InputSerializer(StrictSerializer):
         model = StringField(required=False, max_length=100, help_text="One of the tenant's allowed models.")
@@ -115,7 +114,7 @@ class RealtimeSessionApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        speech_settings = speech_settings_for_request(request)
+        speech_settings = request.speech_settings
         requested = SessionRequest(**serializer.validated_data)
         preference = _preference(request, speech_settings)
         if speech_settings.webrtc_mode == WebRTCMode.UNIFIED:
@@ -170,7 +169,7 @@ class RealtimeCallApi(APIView):
         offer = request.data
         if not isinstance(offer, str):
             raise exceptions.ParseError("Send the SDP offer as application/sdp.")
-        speech_settings = speech_settings_for_request(request)
+        speech_settings = request.speech_settings
         call = realtime_call_create(
             speech_settings=speech_settings,
             actor=actor_for(request),

@@ -6,15 +6,14 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from settings_admin.models import TenantAPIKey, TurnDetection, WebRTCMode
+from settings_admin.models import TurnDetection, WebRTCMode
 from settings_admin.secrets import tenant_credential_status
-from settings_admin.selectors import speech_settings_for_change
+from settings_admin.selectors import ApiKeyView, speech_settings_for_change
 from settings_admin.services import speech_settings_update
 
 from ..permissions import CanManageSettings
 from ..schema import error_responses
 from ..serializers import StrictSerializer, StringField
-from ..tenancy import speech_settings_for_request
 
 
 def _validation_error(exc):
@@ -67,7 +66,7 @@ class SpeechSettingsApi(APIView):
         responses={200: OutputSerializer, **error_responses("not_a_member", "api_key_scope", "tenant_not_found")},
     )
     def get(self, request):
-        return Response(self.OutputSerializer(speech_settings_for_request(request)).data)
+        return Response(self.OutputSerializer(request.speech_settings).data)
 
     @extend_schema(
         operation_id="speech_settings_partial_update",
@@ -79,13 +78,13 @@ class SpeechSettingsApi(APIView):
     def patch(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        speech_settings = speech_settings_for_change(tenant_id=speech_settings_for_request(request).tenant_id)
+        speech_settings = speech_settings_for_change(tenant_id=request.speech_settings.tenant_id)
         try:
             speech_settings_update(
                 speech_settings=speech_settings,
                 changes=serializer.validated_data,
                 user=request.user,
-                api_key=request.auth if isinstance(request.auth, TenantAPIKey) else None,
+                api_key=request.auth if isinstance(request.auth, ApiKeyView) else None,
             )
         except ModelValidationError as exc:
             raise _validation_error(exc) from None

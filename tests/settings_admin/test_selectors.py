@@ -18,7 +18,32 @@ def acme(tenant, django_capture_on_commit_callbacks):
 
 
 def test_a_tenants_hostname_selects_it(acme):
-    assert speech_settings_for_host(host="voice.acme.example").tenant == acme
+    assert speech_settings_for_host(host="voice.acme.example").tenant.id == acme.pk
+
+
+def test_what_the_selectors_hand_out_cannot_be_changed(acme):
+    import dataclasses
+
+    selected = speech_settings_for_host(host="voice.acme.example")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        selected.voice = "ash"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        selected.tenant.allow_anonymous_sessions = True
+    with pytest.raises(TypeError):
+        selected.options["speed"] = 2  # a read-only mapping
+    with pytest.raises(AttributeError):
+        selected.allowed_voices.append("ash")  # a tuple
+    assert speech_settings_for_host(host="voice.acme.example").voice == "coral"
+
+
+def test_read_models_keep_the_models_rules(acme):
+    selected = speech_settings_for_host(host="voice.acme.example")
+    model = acme.speech_settings
+    assert selected.effective_endpoint == model.effective_endpoint
+    assert selected.credential_reference == model.credential_reference == "speech/tenants/acme/openai_realtime"
+    assert list(selected.effective_allowed_models) == model.effective_allowed_models
+    assert list(selected.effective_allowed_voices) == model.effective_allowed_voices
+    assert selected.tenant.may_use_shared_credentials is acme.may_use_shared_credentials is False
 
 
 def test_other_hosts_get_the_default_tenant(acme):

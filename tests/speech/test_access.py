@@ -170,3 +170,25 @@ def test_sessions_are_audited_with_the_key_not_the_secret(speech_settings, opena
     audit = SessionAudit.objects.get()
     assert (audit.api_key_id, audit.user_id, audit.client_ip, audit.outcome) == (key.pk, None, "203.0.113.9", "success")
     assert raw not in json.dumps(list(SessionAudit.objects.values()), default=str)
+
+
+# --- one tenant per request ------------------------------------------------------------
+
+
+def test_the_tenant_is_worked_out_once_per_request(logged_in_client, speech_settings, openai_mint, monkeypatch):
+    from speech import tenancy
+
+    calls = []
+    resolve = tenancy.speech_settings_resolve
+    monkeypatch.setattr(tenancy, "speech_settings_resolve", lambda **kw: calls.append(kw) or resolve(**kw))
+    # Permissions, the four throttles, the view and CORS all ask; the middleware answers once.
+    response = post(logged_in_client, HTTP_ORIGIN="https://elsewhere.example")
+    assert response.status_code == 200
+    assert calls == [{"host": "testserver", "api_key": None}]
+
+
+def test_a_request_that_never_asks_works_out_no_tenant(client, speech_settings, monkeypatch):
+    from speech import tenancy
+
+    monkeypatch.setattr(tenancy, "speech_settings_resolve", lambda **kw: pytest.fail("resolved"))
+    assert client.get("/healthz").status_code == 200
