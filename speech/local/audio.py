@@ -7,6 +7,7 @@ import logging
 import shutil
 import time
 import wave
+import weakref
 from collections import deque
 
 import numpy as np
@@ -18,6 +19,9 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 48000
 FRAME_SAMPLES = 960  # 20 ms, what Opus carries per packet
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+# The longest turn-detection timings a session may ask for (OpenAI's defaults are 500 and 300 ms).
+MAX_SILENCE_MS = 10_000
+MAX_PREFIX_MS = 2_000
 
 # OpenAI voice -> espeak-ng voice, so the tenant's voice choice is audible offline.
 ESPEAK_VOICES = {
@@ -151,10 +155,11 @@ class VoiceActivityDetector:
         if isinstance(turn_detection, dict):
             if isinstance(turn_detection.get("threshold"), (int, float)):
                 options["threshold_dbfs"] = -70.0 + 50.0 * min(max(turn_detection["threshold"], 0.0), 1.0)
+            # Bounded: a client's session.update must not make a call keep minutes of audio it never uses.
             if isinstance(turn_detection.get("silence_duration_ms"), int):
-                options["silence_ms"] = max(20, turn_detection["silence_duration_ms"])
+                options["silence_ms"] = min(max(20, turn_detection["silence_duration_ms"]), MAX_SILENCE_MS)
             if isinstance(turn_detection.get("prefix_padding_ms"), int):
-                options["prefix_ms"] = max(20, turn_detection["prefix_padding_ms"])
+                options["prefix_ms"] = min(max(20, turn_detection["prefix_padding_ms"]), MAX_PREFIX_MS)
         return cls(**options)
 
     @property
@@ -214,6 +219,16 @@ def resample(samples, rate):
 
 SPEAK_MAX_CHARS = 2000
 SPEAK_TIMEOUT_SECONDS = 20
+# espeak-ng processes at once in this process, all calls together: more wait their turn.
+SPEAK_CONCURRENCY = 4
+_speakers = weakref.WeakKeyDictionary()  # event loop -> its semaphore (an asyncio lock serves one loop)
+
+
+def _speaker_slots():
+    loop = asyncio.get_running_loop()
+    if loop not in _speakers:
+        _speakers[loop] = asyncio.Semaphore(SPEAK_CONCURRENCY)
+    return _speakers[loop]
 
 
 async def speak(text, *, voice):
@@ -221,6 +236,11 @@ async def speak(text, *, voice):
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         return tone()
+    async with _speaker_slots():
+        return await _espeak(espeak, text, voice)
+
+
+async def _espeak(espeak, text, voice):
     # The text goes in on stdin, never as an argument: there, "-f/etc/passwd" or "-w file" would be an option.
     process = await asyncio.create_subprocess_exec(
         espeak, "--stdin", "--stdout", "-v", ESPEAK_VOICES.get(voice, "en-us"),

@@ -9,11 +9,18 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
 from . import events
-from .audio import SAMPLE_RATE, ReplyTrack, VoiceActivityDetector, speak, to_mono
+from .audio import SAMPLE_RATE, SPEAK_MAX_CHARS, ReplyTrack, VoiceActivityDetector, speak, to_mono
+from .limits import EventRate
 
 logger = logging.getLogger(__name__)
 
 PUSH_TO_TALK_MAX_SECONDS = 30
+# What one call's client may send: events larger than this are refused, and more than EVENTS_PER_SECOND
+# (with bursts up to EVENT_BURST) answer rate_limit_exceeded instead of work.
+MAX_EVENT_BYTES = 64 * 1024
+EVENTS_PER_SECOND, EVENT_BURST = 20, 100
+# A call whose page sends no audio track this long after it was answered holds a slot for nothing.
+FIRST_MEDIA_SECONDS = 15
 
 
 class EchoCall:
@@ -41,6 +48,9 @@ class EchoCall:
         self._push_to_talk_audio = []
         self._push_to_talk_samples = 0
         self._pending_input = None  # ("audio", samples) or ("text", str), for response.create
+        self._responding = False  # one response at a time, as OpenAI's conversations
+        self._media_seen = False
+        self._event_rate = EventRate(per_second=EVENTS_PER_SECOND, burst=EVENT_BURST)
         pc.on("datachannel", self._on_datachannel)
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_connection_state)
@@ -101,6 +111,10 @@ class EchoCall:
                 logger.info("local call %s: closing (call length or idle limit)", self.id)
                 self.spawn(self.close())
                 return
+            if not self._media_seen and now - self.started > FIRST_MEDIA_SECONDS:
+                logger.info("local call %s: no audio track after %s s, closing", self.id, FIRST_MEDIA_SECONDS)
+                self.spawn(self.close())
+                return
 
     # --- incoming -----------------------------------------------------------------
 
@@ -112,6 +126,7 @@ class EchoCall:
 
     def _on_track(self, track):
         if track.kind == "audio":
+            self._media_seen = True
             self.spawn(self._listen(track))
 
     async def _listen(self, track):
@@ -157,7 +172,7 @@ class EchoCall:
         self.send(events.event("input_audio_buffer.speech_stopped", audio_end_ms=self.vad.position_ms, item_id=item_id))
         audio = self.vad.take_utterance()
         self._commit_audio(item_id, audio)
-        if (self.turn_detection or {}).get("create_response", True):
+        if (self.turn_detection or {}).get("create_response", True) and not self._responding:
             self._pending_input = None
             self.spawn(self._respond(audio=audio))
 
@@ -181,6 +196,12 @@ class EchoCall:
 
     def _on_message(self, raw):
         self.last_activity = time.monotonic()
+        if not self._event_rate.allow():
+            self.send(events.error("Too many events; slow down.", code="rate_limit_exceeded"))
+            return
+        if len(raw) > MAX_EVENT_BYTES:
+            self.send(events.error(f"An event may hold at most {MAX_EVENT_BYTES} bytes.", code="invalid_value"))
+            return
         try:
             event = json.loads(raw)
             kind = event["type"]
@@ -226,13 +247,22 @@ class EchoCall:
                 )
             )
             return
-        text = " ".join(texts)
+        text = " ".join(texts)[:SPEAK_MAX_CHARS]  # what the echo model speaks and transcribes
         item_id = item.get("id") or events.new_id("item")
         self.send(events.event("conversation.item.added", item=events.user_text_item(item_id, text)))
         self.send(events.event("conversation.item.done", item=events.user_text_item(item_id, text)))
         self._pending_input = ("text", text)
 
     def _response_create(self, event):
+        if self._responding:
+            self.send(
+                events.error(
+                    "Conversation already has an active response in progress.",
+                    code="conversation_already_has_active_response",
+                    event_id=event.get("event_id"),
+                )
+            )
+            return
         if self._pending_input is None:
             self._pending_input = ("text", "There is nothing to answer yet.")
         kind, value = self._pending_input
@@ -285,6 +315,13 @@ class EchoCall:
 
     async def _respond(self, *, audio=None, text=None):
         """One response: the user's audio played back, or the typed text spoken, framed by OpenAI's events."""
+        self._responding = True
+        try:
+            await self._answer(audio=audio, text=text)
+        finally:
+            self._responding = False
+
+    async def _answer(self, *, audio, text):
         response_id, item_id = events.new_id("resp"), events.new_id("item")
         if audio is not None:
             samples, transcript = audio, f"Echo of {len(audio) / SAMPLE_RATE:.1f} s of your speech"

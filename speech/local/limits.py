@@ -77,3 +77,20 @@ class SecretLedger:
         with self._lock:
             self._used.clear()
             self._expiry.clear()
+
+
+class EventRate:
+    """A token bucket: `per_second` events on average, bursts up to `burst`. For one caller (no lock)."""
+
+    def __init__(self, *, per_second, burst, clock=time.monotonic):
+        self.per_second, self.burst, self._clock = per_second, burst, clock
+        self._tokens, self._at = float(burst), clock()
+
+    def allow(self):
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_second)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
