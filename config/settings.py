@@ -109,7 +109,11 @@ if env.str("REDIS_URL", default=""):
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Rate-limit counters live here: room for many, so a flood of new counters cannot push live ones out
+    # (locmem culls a third of its entries when full; its default room is 300).
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}
+    }
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -267,6 +271,8 @@ SPEECH_AUDIT_RETENTION_DAYS = env.int("SPEECH_AUDIT_RETENTION_DAYS", default=90)
 # Write session audit rows from a background thread in batches (make serve turns it on; see speech/audit.py).
 SPEECH_AUDIT_ASYNC = env.bool("SPEECH_AUDIT_ASYNC", default=False)
 SPEECH_TELEMETRY_RATE = env.str("SPEECH_TELEMETRY_RATE", default="30/m")
+# Changes of speech settings and preferences through the API, per user or API key.
+SPEECH_SETTINGS_WRITE_RATE = env.str("SPEECH_SETTINGS_WRITE_RATE", default="30/m")
 
 # prometheus-client's multiprocess mode (make serve's workers): every process that imports the metrics needs the folder.
 if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):

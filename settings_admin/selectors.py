@@ -257,14 +257,11 @@ def _active_settings():
 
 
 def tenant_id_listing_host(*, host):
-    """The id of the active tenant that lists `host` among its host names, or None."""
+    """The id of the tenant that lists `host` among its host names, or None. An inactive tenant's host
+    stays its own: it serves no one rather than fall back to the default tenant."""
     return _cached(
         f"host-tenant:{host}",
-        lambda: (
-            TenantHostname.objects.filter(hostname=host, tenant__is_active=True)
-            .values_list("tenant_id", flat=True)
-            .first()
-        ),
+        lambda: TenantHostname.objects.filter(hostname=host).values_list("tenant_id", flat=True).first(),
     )
 
 
@@ -318,8 +315,6 @@ def api_key_get(*, raw_key):
 
 
 def user_preference_get(*, user_id, tenant_id):
-    """The user's PreferenceView in the tenant, or None."""
-    return _cached(
-        f"preference:{user_id}:{tenant_id}",
-        lambda: _view(PreferenceView, UserPreference.objects.filter(user_id=user_id, tenant_id=tenant_id).first()),
-    )
+    """The user's PreferenceView in the tenant, or None. Not cached: one small query per session of a
+    logged-in user, and saving a preference then invalidates nothing."""
+    return _view(PreferenceView, UserPreference.objects.filter(user_id=user_id, tenant_id=tenant_id).first())

@@ -6,22 +6,26 @@ from django.core.exceptions import ValidationError
 
 from settings_admin.models import RATE_FORMAT
 
+GATEWAY_RATES = ("SPEECH_TELEMETRY_RATE", "SPEECH_SETTINGS_WRITE_RATE")
+
 
 @register()
-def check_telemetry_rate(app_configs=None, **kwargs):
-    rate = settings.SPEECH_TELEMETRY_RATE
-    try:
-        if rate:
-            RATE_FORMAT(rate)
-    except ValidationError:
-        return [
-            Error(
-                f"SPEECH_TELEMETRY_RATE {rate!r} is not a rate.",
-                hint='Give a count per period such as "30/m", "5/10s" or "1000/d", or "" for no limit.',
-                id="speech.E001",
+def check_gateway_rates(app_configs=None, **kwargs):
+    problems = []
+    for name in GATEWAY_RATES:
+        rate = getattr(settings, name)
+        try:
+            if rate:
+                RATE_FORMAT(rate)
+        except ValidationError:
+            problems.append(
+                Error(
+                    f"{name} {rate!r} is not a rate.",
+                    hint='Give a count per period such as "30/m", "5/10s" or "1000/d", or "" for no limit.',
+                    id="speech.E001",
+                )
             )
-        ]
-    return []
+    return problems
 
 
 @register()

@@ -6,10 +6,12 @@ first hit of a window adds the counter, with the window's lifetime. (django-rate
 asked add-then-incr on every hit, and Django's own incr takes two trips: six trips for two limits.)
 """
 
+import ipaddress
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle
 
 from settings_admin.selectors import ApiKeyView
@@ -32,6 +34,17 @@ def window_hit(key, lifetime):
     if cache.add(key, 1, lifetime):
         return 1
     return cache.incr(key)  # another worker opened the window first
+
+
+def client_network(request):
+    """Whom an anonymous limit counts: the client's address, or its /64 for IPv6 (one host holds a whole
+    /64, and a counter per address would let it mint counters at will)."""
+    address = client_ip(request)
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False)) if parsed.version == 6 else address
 
 
 def client_ip(request):
@@ -102,7 +115,7 @@ class AnonymousRateThrottle(TenantRateThrottle):
 
     def subject(self, request):
         anonymous = not request.user.is_authenticated and not isinstance(request.auth, ApiKeyView)
-        return f"ip:{client_ip(request)}" if anonymous else None
+        return f"ip:{client_network(request)}" if anonymous else None
 
 
 class WholeTenantRateThrottle(TenantRateThrottle):
@@ -119,7 +132,20 @@ class TelemetryRateThrottle(SharedCacheThrottle):
         return settings.SPEECH_TELEMETRY_RATE
 
     def subject(self, request):
-        return f"ip:{client_ip(request)}"
+        return f"ip:{client_network(request)}"
+
+
+class SettingsWriteThrottle(SharedCacheThrottle):
+    """Changes of settings and preferences, per user or API key: each is a write (and may bump the settings
+    generation every process reads), so a script cannot make them at will. Reads are not counted."""
+
+    def rate(self, request):
+        return "" if request.method in SAFE_METHODS else settings.SPEECH_SETTINGS_WRITE_RATE
+
+    def subject(self, request):
+        if isinstance(request.auth, ApiKeyView):
+            return f"key:{request.auth.pk}"
+        return f"user:{request.user.pk}" if request.user.is_authenticated else None
 
 
 SESSION_THROTTLES = [UserRateThrottle, APIKeyRateThrottle, AnonymousRateThrottle, WholeTenantRateThrottle]

@@ -15,12 +15,14 @@ from ..services import (
     session_choices_resolve,
 )
 from ..tenancy import user_role
+from ..throttling import SettingsWriteThrottle
 
 
 class MyPreferencesApi(APIView):
     """GET/PUT /api/v1/settings/me: the voice, model and turn mode of the user's next sessions."""
 
     permission_classes = [IsTenantUser]
+    throttle_classes = [SettingsWriteThrottle]
 
     class OutputSerializer(serializers.Serializer):
         voice = serializers.CharField(help_text="What the next session uses.")
@@ -64,7 +66,7 @@ class MyPreferencesApi(APIView):
         operation_id="my_preferences_update",
         summary="Choose my voice, model and turn mode for my next sessions",
         request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses("not_a_member", "tenant_not_found")},
+        responses={200: OutputSerializer, **error_responses("not_a_member", "tenant_not_found", "rate_limited")},
     )
     def put(self, request):
         serializer = self.InputSerializer(data=request.data)

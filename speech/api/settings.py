@@ -14,6 +14,7 @@ from settings_admin.services import speech_settings_update
 from ..permissions import CanManageSettings
 from ..schema import error_responses
 from ..serializers import StrictSerializer, StringField
+from ..throttling import SettingsWriteThrottle
 
 
 def _validation_error(exc):
@@ -24,6 +25,7 @@ class SpeechSettingsApi(APIView):
     """GET/PATCH /api/v1/settings/speech: the tenant's effective speech settings."""
 
     permission_classes = [CanManageSettings]
+    throttle_classes = [SettingsWriteThrottle]
 
     class OutputSerializer(serializers.Serializer):
         tenant = serializers.CharField(source="tenant.slug")
@@ -73,7 +75,10 @@ class SpeechSettingsApi(APIView):
         summary="Change the tenant's speech settings",
         description="Validated like Django admin; a new provider brings its own defaults. Audited.",
         request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses("not_a_member", "api_key_scope", "tenant_not_found")},
+        responses={
+            200: OutputSerializer,
+            **error_responses("not_a_member", "api_key_scope", "tenant_not_found", "rate_limited"),
+        },
     )
     def patch(self, request):
         serializer = self.InputSerializer(data=request.data)

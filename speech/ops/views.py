@@ -2,6 +2,7 @@
 
 import hmac
 import ipaddress
+import logging
 import os
 import uuid
 
@@ -19,12 +20,22 @@ from settings_admin.models import SpeechSettings
 
 from ..throttling import client_ip
 
+logger = logging.getLogger(__name__)
+
 
 @never_cache
 @require_GET
 def healthz(request):
     """The process is alive and serving."""
     return JsonResponse({"status": "ok"})
+
+
+class NotReady(Exception):
+    """A dependency's state, safe to show: `public` goes in the answer, the rest only to the log."""
+
+    def __init__(self, public, detail=""):
+        super().__init__(f"{public} ({detail})" if detail else public)
+        self.public = public
 
 
 def _check_database():
@@ -53,7 +64,7 @@ def _check_secrets():
         return
     for _speech_settings, status in tenant_credential_statuses(tenants.filter(pk=chosen.pk)):
         if status.state in ("unavailable", "refused"):
-            raise RuntimeError(str(status))
+            raise NotReady(status.state, status.detail)
 
 
 READINESS_CHECKS = {"database": _check_database, "cache": _check_cache, "secrets": _check_secrets}
@@ -69,7 +80,9 @@ def readyz(request):
         try:
             checks[name] = check() or "ok"
         except Exception as exc:  # any failure of a dependency means "not ready", with its name
-            checks[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
+            # The answer is public: the kind of failure only; the details (addresses, a backend's text) go to the log.
+            logger.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+            checks[name] = f"failed: {exc.public if isinstance(exc, NotReady) else type(exc).__name__}"
             ready = False
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
 

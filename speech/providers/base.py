@@ -133,6 +133,8 @@ class RealtimeProvider:
     supports_unified = False
     # Hosts the provider's endpoints live on (see host_allowed): exact names, or ".suffix".
     declared_endpoint_hosts = ()
+    # Whether the operator's SPEECH_ALLOWED_ENDPOINT_HOSTS apply too (not where the provider is the operator's own).
+    operator_hosts_allowed = True
 
     def endpoint_hosts(self):
         """Where this provider's endpoints live, as host_allowed() entries: the only hosts a tenant's
@@ -161,7 +163,9 @@ class RealtimeProvider:
         segments = parts.path.split("/")[1:]
         if any(segment in ("", ".", "..") for segment in segments[:-1]) or segments[-1:] in (["."], [".."]):
             return "The endpoint's path must not hold empty, '.' or '..' segments."
-        allowed = [*self.endpoint_hosts(), *settings.SPEECH_ALLOWED_ENDPOINT_HOSTS]
+        allowed = list(self.endpoint_hosts())
+        if self.operator_hosts_allowed:
+            allowed += settings.SPEECH_ALLOWED_ENDPOINT_HOSTS
         if not host_allowed(host, port, allowed):
             return (
                 f"{host} is not a host of {self.name}. An operator can allow it in SPEECH_ALLOWED_ENDPOINT_HOSTS."

@@ -39,6 +39,8 @@ class LocalRealtimeProvider(OpenAIRealtimeProvider):
     options_serializer = NoOptions
     supports_unified = True
 
+    operator_hosts_allowed = False  # its keys go only where the operator runs it
+
     def endpoint_hosts(self):
         return (urlsplit(settings.LOCAL_REALTIME_URL).netloc,)  # exactly where the operator runs it
 

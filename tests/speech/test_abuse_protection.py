@@ -154,7 +154,8 @@ def test_old_audit_records_are_pruned(logged_in_client, speech_settings, openai_
     )
     settings.SPEECH_AUDIT_RETENTION_DAYS = 90
     call_command("audit_prune")
-    assert "Deleted 1 session audit records older than 90 days." in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Deleted 1 session audit records and 0 settings-change records older than 90 days." in printed
     assert SessionAudit.objects.count() == 1
     call_command("audit_prune", "--days", "0")
     assert SessionAudit.objects.count() == 0

@@ -188,6 +188,10 @@ def test_the_local_provider_is_reached_only_where_the_operator_runs_it(settings)
     settings.LOCAL_REALTIME_URL = "http://127.0.0.1:8000/local-realtime/v1"
     assert provider.endpoint_problem("http://127.0.0.1:8000/local-realtime/v1/realtime/client_secrets") is None
     assert provider.endpoint_problem("http://127.0.0.1:6379/local-realtime/v1/realtime/client_secrets") is not None
+    # The operator's allow-list (for OpenAI-compatible hosts) does not carry a tenant's local key elsewhere.
+    settings.SPEECH_ALLOWED_ENDPOINT_HOSTS = ["127.0.0.1", "compatible.example"]
+    assert provider.endpoint_problem("http://127.0.0.1:6379/local-realtime/v1/realtime/client_secrets") is not None
+    assert provider.endpoint_problem("https://compatible.example/v1/realtime/client_secrets") is not None
 
 
 def test_a_stored_endpoint_the_operator_no_longer_allows_sends_nothing(settings, speech_settings, attacker, user):

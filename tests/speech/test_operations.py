@@ -48,12 +48,12 @@ def test_readyz_names_an_unreachable_secrets_backend(client, speech_settings, va
     settings.VAULT_TIMEOUT = 1
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["checks"]["secrets"].startswith("failed: RuntimeError: unavailable")
+    assert response.json()["checks"]["secrets"] == "failed: unavailable"
 
 
 def test_readyz_names_a_refused_vault_token(client, speech_settings, vault, settings):
     settings.VAULT_TOKEN = "wrong"
-    assert "refused" in client.get("/readyz").json()["checks"]["secrets"]
+    assert client.get("/readyz").json()["checks"]["secrets"] == "failed: refused"
 
 
 # --- metrics ---------------------------------------------------------------------------------

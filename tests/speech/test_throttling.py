@@ -38,10 +38,11 @@ def test_a_window_counts_every_hit_in_redis_and_lives_as_long_as_its_window():
         cache.clear()
 
 
-def test_a_telemetry_rate_that_is_not_a_rate_fails_the_system_check(settings):
-    from speech.checks import check_telemetry_rate
+@pytest.mark.parametrize("setting", ["SPEECH_TELEMETRY_RATE", "SPEECH_SETTINGS_WRITE_RATE"])
+def test_a_gateway_rate_that_is_not_a_rate_fails_the_system_check(settings, setting):
+    from speech.checks import check_gateway_rates
 
-    settings.SPEECH_TELEMETRY_RATE = "30 per minute"
-    assert [error.id for error in check_telemetry_rate()] == ["speech.E001"]
-    settings.SPEECH_TELEMETRY_RATE = "30/m"
-    assert check_telemetry_rate() == []
+    setattr(settings, setting, "30 per minute")
+    assert [error.id for error in check_gateway_rates()] == ["speech.E001"]
+    setattr(settings, setting, "30/m")
+    assert check_gateway_rates() == []

@@ -4,11 +4,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from settings_admin.management.base import FaultReportingCommand
+from settings_admin.models import SettingsChange
 from speech.models import SessionAudit
 
 
 class Command(FaultReportingCommand):
-    help = "Delete session audit records older than the retention period (SPEECH_AUDIT_RETENTION_DAYS)."
+    help = (
+        "Delete session audit records and settings-change records older than the retention period "
+        "(SPEECH_AUDIT_RETENTION_DAYS)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, help="keep this many days instead of the setting")
@@ -19,5 +23,8 @@ class Command(FaultReportingCommand):
             self.stderr.write("--days must be 0 or more.")
             return
         cutoff = timezone.now() - timedelta(days=days)
-        deleted, _ = SessionAudit.objects.filter(created_at__lt=cutoff).delete()
-        self.stdout.write(f"Deleted {deleted} session audit records older than {days} days.")
+        sessions, _ = SessionAudit.objects.filter(created_at__lt=cutoff).delete()
+        changes, _ = SettingsChange.objects.filter(created_at__lt=cutoff).delete()
+        self.stdout.write(
+            f"Deleted {sessions} session audit records and {changes} settings-change records older than {days} days."
+        )
