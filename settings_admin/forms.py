@@ -109,6 +109,10 @@ class SpeechSettingsForm(forms.ModelForm):
             required=False,
             help_text=SpeechSettings._meta.get_field("allowed_voices").help_text,
         )
+        # The fields replaced here lost the model's defaults: a new tenant's form starts from them, and
+        # compares with them to know what was changed.
+        for name in ("provider", "model", "voice", "endpoint", "allowed_models", "allowed_voices"):
+            self.fields[name].initial = getattr(self.instance, name)
 
     def clean(self):
         cleaned_data = super().clean()

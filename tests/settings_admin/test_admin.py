@@ -211,6 +211,26 @@ def test_the_tenant_pages_inline_saves_through_the_same_service(staff_client, sp
     assert change.changes["provider"] == ["openai_realtime", "local"]
 
 
+def test_a_new_tenant_on_another_provider_gets_its_defaults_and_a_record(staff_client, admin_user):
+    page = staff_client.get("/admin/settings_admin/tenant/add/").content.decode()
+    assert 'name="speech_settings-0-model" value="gpt-realtime"' in page  # the form starts from the defaults
+    data = {
+        "slug": "acme", "name": "Acme", "is_active": "on", "allowed_origins": "[]",
+        "rate_limit_user": "", "rate_limit_api_key": "", "rate_limit_anonymous": "", "rate_limit_tenant": "",
+        "hostnames-TOTAL_FORMS": "0", "hostnames-INITIAL_FORMS": "0",
+        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
+        "speech_settings-TOTAL_FORMS": "1", "speech_settings-INITIAL_FORMS": "0",
+        "speech_settings-MIN_NUM_FORMS": "1", "speech_settings-MAX_NUM_FORMS": "1",
+        **form_prefixed(change_form_data(SpeechSettings(), provider="local"), "speech_settings-0"),
+    }  # fmt: skip
+    response = staff_client.post("/admin/settings_admin/tenant/add/", data)
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    speech_settings = Tenant.objects.get(slug="acme").speech_settings
+    assert (speech_settings.provider, speech_settings.model) == ("local", "local-echo")
+    change = SettingsChange.objects.get(tenant__slug="acme")
+    assert (change.user, change.changes["model"]) == (admin_user, ["gpt-realtime", "local-echo"])
+
+
 def test_the_admin_never_offers_a_way_to_add_orphan_settings(staff_client):
     assert staff_client.get("/admin/settings_admin/speechsettings/add/").status_code == 403
 
