@@ -1,16 +1,55 @@
 from django.contrib import admin, messages
+from django.db import router, transaction
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
 from .forms import SpeechSettingsForm
 from .models import Membership, SettingsChange, SpeechSettings, Tenant, TenantAPIKey, TenantHostname
 from .registry import ProviderNotFound
-from .secrets import tenant_credential_status
+from .secrets import SecretsError, tenant_credential_status
+from .selectors import speech_settings_for_change
+from .services import speech_settings_update
 
 
 def _warn_about_retired_values(request, speech_settings):
     for notice in speech_settings.warnings():
         messages.warning(request, notice)
+
+
+class CredentialRefused(Exception):
+    """The secrets store did not take the key typed into the form."""
+
+
+def speech_settings_save(request, form, speech_settings):
+    """Save a valid SpeechSettingsForm through the service the API and the command use, with the admin's
+    name on the record; the typed key goes to the secrets store last (speech_settings_update)."""
+    try:
+        return speech_settings_update(
+            speech_settings=speech_settings, changes=form.changes, user=request.user, **form.credential_change
+        )
+    except SecretsError as exc:
+        raise CredentialRefused(str(exc)) from exc
+
+
+class CredentialRefusalShown:
+    """For the admins whose forms hold the write-only key.
+
+    The whole submission is one transaction; when the secrets store refuses the key (the last write),
+    it all rolls back and the same submission is shown again, with what was typed and the store's
+    refusal on the key's field. Nothing is saved.
+    """
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            with transaction.atomic(using=router.db_for_write(self.model)):
+                return super().changeform_view(request, object_id, form_url, extra_context)
+        except CredentialRefused as exc:
+            request.credential_refused = str(exc)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+
+def _credential_refused(request):
+    return getattr(request, "credential_refused", None)
 
 
 @admin.display(description="API key")
@@ -42,9 +81,14 @@ class SpeechSettingsInline(admin.StackedInline):
     min_num = 1
     max_num = 1
 
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.credential_refused = _credential_refused(request)  # a class made for this request
+        return formset
+
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(CredentialRefusalShown, admin.ModelAdmin):
     list_display = ["slug", "name", "is_active", "provider", "created_at"]
     list_filter = ["is_active", "speech_settings__provider"]
     search_fields = ["slug", "name", "hostnames__hostname"]
@@ -69,6 +113,18 @@ class TenantAdmin(admin.ModelAdmin):
     def provider(self, tenant):
         return getattr(getattr(tenant, "speech_settings", None), "provider", "-")
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not SpeechSettings:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)  # writes nothing; notes what changed for the admin's change message
+        # As Django's own save would, only a changed form is saved, here through the service.
+        for settings_form in formset.initial_forms:
+            if settings_form.has_changed():
+                speech_settings_save(request, settings_form, speech_settings_for_change(tenant_id=form.instance.pk))
+        for settings_form in formset.extra_forms:
+            if settings_form.has_changed():
+                speech_settings_save(request, settings_form, SpeechSettings(tenant=form.instance))
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         if hasattr(form.instance, "speech_settings"):
@@ -76,7 +132,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(SpeechSettings)
-class SpeechSettingsAdmin(admin.ModelAdmin):
+class SpeechSettingsAdmin(CredentialRefusalShown, admin.ModelAdmin):
     form = SpeechSettingsForm
     list_display = ["tenant", "provider", "model", "voice", "turn_detection", "updated_at"]
     list_filter = ["provider", "model", "voice", "turn_detection"]
@@ -87,9 +143,15 @@ class SpeechSettingsAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # settings are created with their tenant
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.credential_refused = _credential_refused(request)  # a class made for this request
+        return form
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        _warn_about_retired_values(request, obj)
+        # `obj` already holds the form's values: the service is given the saved row and the changes.
+        saved = speech_settings_save(request, form, speech_settings_for_change(tenant_id=obj.pk))
+        _warn_about_retired_values(request, saved)
 
 
 # The library registers its own, tenant-less APIKey; our API refuses such keys, so only the tenant's is offered.
@@ -121,7 +183,7 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
 
 @admin.register(SettingsChange)
 class SettingsChangeAdmin(ReadOnlyModelAdmin):
-    """Read-only: who changed a tenant's speech settings through the API or the shell, and how."""
+    """Read-only: who changed a tenant's speech settings (admin, API or command), and how."""
 
     list_display = ["created_at", "tenant", "user", "api_key_prefix", "changes"]
     list_filter = ["tenant", "created_at"]

@@ -2,8 +2,26 @@ from django import forms
 from django.utils.html import format_html, format_html_join
 
 from .models import SpeechSettings
-from .registry import ProviderNotFound, registry
-from .secrets import SecretsError, credential_delete, credential_set, get_backend
+from .registry import registry
+from .secrets import get_backend
+from .services import provider_defaults_adopt
+
+# The settings the form edits (the write-only key aside); saved through services.speech_settings_update.
+SETTINGS_FIELDS = [
+    "provider",
+    "model",
+    "voice",
+    "endpoint",
+    "allowed_models",
+    "allowed_voices",
+    "instructions",
+    "turn_detection",
+    "input_transcription_model",
+    "secret_ttl_seconds",
+    "options",
+    "webrtc_mode",
+    "credential_ref",
+]
 
 
 class SuggestingTextInput(forms.TextInput):
@@ -54,22 +72,13 @@ class SpeechSettingsForm(forms.ModelForm):
     )
     clear_api_key = forms.BooleanField(label="Remove the stored API key", required=False)
 
+    # A store's refusal of the key on an earlier try of this same submission (admin.py sets it): the
+    # form is shown again with it, and nothing is saved.
+    credential_refused = None
+
     class Meta:
         model = SpeechSettings
-        fields = [
-            "provider",
-            "model",
-            "voice",
-            "endpoint",
-            "allowed_models",
-            "allowed_voices",
-            "instructions",
-            "turn_detection",
-            "input_transcription_model",
-            "secret_ttl_seconds",
-            "options",
-            "credential_ref",
-        ]
+        fields = SETTINGS_FIELDS
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -100,21 +109,29 @@ class SpeechSettingsForm(forms.ModelForm):
             required=False,
             help_text=SpeechSettings._meta.get_field("allowed_voices").help_text,
         )
+        # The fields replaced here lost the model's defaults: a new tenant's form starts from them, and
+        # compares with them to know what was changed.
+        for name in ("provider", "model", "voice", "endpoint", "allowed_models", "allowed_voices"):
+            self.fields[name].initial = getattr(self.instance, name)
 
-    def _post_clean(self):
-        super()._post_clean()
-        api_key, clear = self.cleaned_data.get("api_key"), self.cleaned_data.get("clear_api_key")
-        if self.errors or not (api_key or clear):
-            return
-        # Written here, during validation, so a store that refuses it keeps the whole form unsaved.
-        try:
-            provider = self.instance.get_provider()
-            reference = self.instance.credential_reference
-            if api_key:
-                credential_set(reference=reference, provider=provider, value=api_key)
-            else:
-                credential_delete(reference=reference, provider=provider)
-        except ProviderNotFound:
-            return  # already reported on the provider field
-        except SecretsError as exc:
-            self.add_error("api_key", f"The secrets store did not take the change: {exc}")
+    def clean(self):
+        cleaned_data = super().clean()
+        # The changes, as the API and the command give them to the service: only the fields that differ
+        # from the saved row, and a new provider's defaults for those the form left as they were. The
+        # instance is then validated (ModelForm's model validation) with exactly what will be saved.
+        changed = [name for name in self.changed_data if name in SETTINGS_FIELDS and name in cleaned_data]
+        changes = {name: cleaned_data[name] for name in changed}
+        self.changes = provider_defaults_adopt(speech_settings=self.instance, changes=changes)
+        cleaned_data.update(self.changes)
+        if self.credential_refused and (cleaned_data.get("api_key") or cleaned_data.get("clear_api_key")):
+            self.add_error(
+                "api_key", f"The secrets store did not take the change, so nothing was saved: {self.credential_refused}"
+            )
+        return cleaned_data
+
+    @property
+    def credential_change(self):
+        """The key change for speech_settings_update: {"credential": ...} or {"remove_credential": True}, or {}."""
+        if api_key := self.cleaned_data.get("api_key"):
+            return {"credential": api_key}
+        return {"remove_credential": True} if self.cleaned_data.get("clear_api_key") else {}

@@ -26,8 +26,12 @@ IDLE_CHECK_SECONDS = 0.5
 
 
 class AuditWriter:
-    def __init__(self, maxsize=10000):
+    """`before_write`, if given, is called in the writer's thread before each batch is written: a seam
+    that lets a test hold the writer (and so show that a request does not wait for its row)."""
+
+    def __init__(self, maxsize=10000, before_write=None):
         self.queue = queue.Queue(maxsize=maxsize)
+        self.before_write = before_write
         self._thread = None
         self._lock = threading.Lock()
 
@@ -72,6 +76,8 @@ class AuditWriter:
 
     def _write(self, rows):
         try:
+            if self.before_write is not None:
+                self.before_write()
             close_old_connections()
             SessionAudit.objects.bulk_create([SessionAudit(**fields) for fields in rows])
         except Exception:  # the database is down: keep the rows in the log rather than lose them silently

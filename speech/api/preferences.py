@@ -1,12 +1,14 @@
 """GET/PUT /api/v1/settings/me: a user's choices for their next sessions."""
 
+from django.core.exceptions import ValidationError as ModelValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from settings_admin.models import Role, TurnMode, UserPreference
+from settings_admin.models import Role, TurnMode
 from settings_admin.selectors import user_preference_get
+from settings_admin.services import user_preference_set
 
 from ..permissions import IsTenantUser
 from ..schema import error_responses
@@ -72,15 +74,10 @@ class MyPreferencesApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         speech_settings = request.speech_settings
-        choice = serializer.validated_data
-        problems = {}
-        if choice.get("voice") and choice["voice"] not in speech_settings.effective_allowed_voices:
-            problems["voice"] = ["This voice is not allowed for this tenant."]
-        if choice.get("model") and choice["model"] not in speech_settings.effective_allowed_models:
-            problems["model"] = ["This model is not allowed for this tenant."]
-        if problems:
-            raise exceptions.ValidationError(problems)
-        preference, _ = UserPreference.objects.update_or_create(
-            user=request.user, tenant_id=speech_settings.tenant_id, defaults=choice
-        )
+        try:
+            preference = user_preference_set(
+                user=request.user, speech_settings=speech_settings, choice=serializer.validated_data
+            )
+        except ModelValidationError as exc:
+            raise exceptions.ValidationError(exc.message_dict) from None
         return self._answer(request, speech_settings, preference)

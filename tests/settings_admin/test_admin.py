@@ -1,6 +1,8 @@
+import json
+
 import pytest
 
-from settings_admin.models import SpeechSettings, Tenant
+from settings_admin.models import SettingsChange, SpeechSettings, Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -11,6 +13,7 @@ def staff_client(admin_client, speech_settings):
 
 
 def change_form_data(speech_settings, **overrides):
+    """The change form as a browser posts it (see form_prefixed for the tenant page's inline)."""
     data = {
         "provider": speech_settings.provider,
         "model": speech_settings.model,
@@ -21,10 +24,20 @@ def change_form_data(speech_settings, **overrides):
         "input_transcription_model": "gpt-4o-mini-transcribe",
         "secret_ttl_seconds": "600",
         "options": "{}",
+        "webrtc_mode": "direct",
         "credential_ref": "",
+        # The options' value when the page was shown, which the page sends back: the form compares the
+        # posted value with it to know whether the options changed (a field with a callable default).
+        "initial-options": json.dumps(speech_settings.options),
     }
     data.update(overrides)
     return data
+
+
+def form_prefixed(data, prefix):
+    """Form data as an inline named `prefix` posts it."""
+    return {(f"initial-{prefix}-{key[8:]}" if key.startswith("initial-") else f"{prefix}-{key}"): value
+            for key, value in data.items()}  # fmt: skip
 
 
 def change_url(speech_settings):
@@ -109,10 +122,7 @@ def test_creating_a_tenant_with_hostnames_and_settings(staff_client):
         "speech_settings-INITIAL_FORMS": "0",
         "speech_settings-MIN_NUM_FORMS": "1",
         "speech_settings-MAX_NUM_FORMS": "1",
-        **{
-            f"speech_settings-0-{key}": value
-            for key, value in change_form_data(SpeechSettings(), voice="coral").items()
-        },
+        **form_prefixed(change_form_data(SpeechSettings(), voice="coral"), "speech_settings-0"),
     }
     response = staff_client.post("/admin/settings_admin/tenant/add/", data)
     assert response.status_code == 302, response.context["errors"] if response.context else response
@@ -121,6 +131,104 @@ def test_creating_a_tenant_with_hostnames_and_settings(staff_client):
     assert list(tenant.hostnames.values_list("hostname", flat=True)) == ["voice.acme.example"]
     assert tenant.allowed_origins == ["https://app.acme.example"]
     assert (tenant.rate_limit_user, tenant.rate_limit_anonymous) == ("10/m", "")
+
+
+def tenant_change_data(tenant, **settings_overrides):
+    """The tenant's change page as a browser posts it, its speech settings inline included."""
+    speech_settings = tenant.speech_settings
+    return {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "is_active": "on",
+        "allowed_origins": "[]",
+        "rate_limit_user": tenant.rate_limit_user,
+        "rate_limit_api_key": tenant.rate_limit_api_key,
+        "rate_limit_anonymous": tenant.rate_limit_anonymous,
+        "rate_limit_tenant": tenant.rate_limit_tenant,
+        "hostnames-TOTAL_FORMS": "0",
+        "hostnames-INITIAL_FORMS": "0",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "speech_settings-TOTAL_FORMS": "1",
+        "speech_settings-INITIAL_FORMS": "1",
+        "speech_settings-MIN_NUM_FORMS": "1",
+        "speech_settings-MAX_NUM_FORMS": "1",
+        "speech_settings-0-tenant": str(tenant.pk),
+        **form_prefixed(change_form_data(speech_settings, **settings_overrides), "speech_settings-0"),
+    }
+
+
+def test_a_provider_switch_in_admin_brings_the_new_providers_defaults_and_is_recorded(
+    staff_client, speech_settings, admin_user
+):
+    speech_settings.voice, speech_settings.allowed_voices, speech_settings.options = "marin", ["marin"], {"speed": 1.2}
+    speech_settings.save()
+    # The browser posts the whole form: only the provider differs from the saved row.
+    response = staff_client.post(
+        change_url(speech_settings),
+        change_form_data(speech_settings, provider="local", allowed_voices=["marin"], options='{"speed": 1.2}'),
+    )
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    speech_settings.refresh_from_db()
+    assert (speech_settings.provider, speech_settings.model, speech_settings.voice) == ("local", "local-echo", "verse")
+    assert (speech_settings.allowed_voices, speech_settings.options) == ([], {})
+    change = SettingsChange.objects.get()
+    assert change.user == admin_user
+    assert change.changes == {
+        "provider": ["openai_realtime", "local"],
+        "model": ["gpt-realtime", "local-echo"],
+        "voice": ["marin", "verse"],
+        "allowed_voices": [["marin"], []],
+        "options": [{"speed": 1.2}, {}],
+    }
+
+
+def test_what_admin_changed_is_recorded_and_nothing_else(staff_client, speech_settings, admin_user):
+    response = staff_client.post(change_url(speech_settings), change_form_data(speech_settings, voice="marin"))
+    assert response.status_code == 302
+    change = SettingsChange.objects.get()
+    assert (change.user, change.changes) == (admin_user, {"voice": ["verse", "marin"]})
+
+
+def test_webrtc_mode_is_editable_in_admin(staff_client, speech_settings):
+    assert 'name="webrtc_mode"' in staff_client.get(change_url(speech_settings)).content.decode()
+    response = staff_client.post(change_url(speech_settings), change_form_data(speech_settings, webrtc_mode="unified"))
+    assert response.status_code == 302
+    speech_settings.refresh_from_db()
+    assert speech_settings.webrtc_mode == "unified"
+
+
+def test_the_tenant_pages_inline_saves_through_the_same_service(staff_client, speech_settings, admin_user):
+    tenant = speech_settings.tenant
+    response = staff_client.post(
+        f"/admin/settings_admin/tenant/{tenant.pk}/change/", tenant_change_data(tenant, provider="local")
+    )
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    speech_settings.refresh_from_db()
+    assert (speech_settings.provider, speech_settings.model) == ("local", "local-echo")
+    change = SettingsChange.objects.get()
+    assert change.user == admin_user
+    assert change.changes["provider"] == ["openai_realtime", "local"]
+
+
+def test_a_new_tenant_on_another_provider_gets_its_defaults_and_a_record(staff_client, admin_user):
+    page = staff_client.get("/admin/settings_admin/tenant/add/").content.decode()
+    assert 'name="speech_settings-0-model" value="gpt-realtime"' in page  # the form starts from the defaults
+    data = {
+        "slug": "acme", "name": "Acme", "is_active": "on", "allowed_origins": "[]",
+        "rate_limit_user": "", "rate_limit_api_key": "", "rate_limit_anonymous": "", "rate_limit_tenant": "",
+        "hostnames-TOTAL_FORMS": "0", "hostnames-INITIAL_FORMS": "0",
+        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
+        "speech_settings-TOTAL_FORMS": "1", "speech_settings-INITIAL_FORMS": "0",
+        "speech_settings-MIN_NUM_FORMS": "1", "speech_settings-MAX_NUM_FORMS": "1",
+        **form_prefixed(change_form_data(SpeechSettings(), provider="local"), "speech_settings-0"),
+    }  # fmt: skip
+    response = staff_client.post("/admin/settings_admin/tenant/add/", data)
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    speech_settings = Tenant.objects.get(slug="acme").speech_settings
+    assert (speech_settings.provider, speech_settings.model) == ("local", "local-echo")
+    change = SettingsChange.objects.get(tenant__slug="acme")
+    assert (change.user, change.changes["model"]) == (admin_user, ["gpt-realtime", "local-echo"])
 
 
 def test_the_admin_never_offers_a_way_to_add_orphan_settings(staff_client):

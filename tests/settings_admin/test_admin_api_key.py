@@ -1,8 +1,11 @@
 """The admin's write-only API key field, with a real Vault behind it."""
 
+import json
+
 import pytest
 
-from tests.settings_admin.test_admin import change_form_data, change_url
+from settings_admin.models import SettingsChange
+from tests.settings_admin.test_admin import change_form_data, change_url, tenant_change_data
 from tests.vault_server import free_port
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +49,42 @@ def test_a_vault_that_refuses_the_key_leaves_everything_unsaved(admin_client, sp
     assert KEY not in page
     speech_settings.refresh_from_db()
     assert speech_settings.voice == "verse"
+    assert not SettingsChange.objects.exists()
+
+
+def test_a_key_is_not_stored_when_the_rest_of_the_submission_is_refused(admin_client, speech_settings, vault):
+    # The settings inline is valid on its own; the tenant's own form is not, so nothing may be saved.
+    tenant = speech_settings.tenant
+    data = {**tenant_change_data(tenant, api_key=KEY), "rate_limit_user": "lots"}
+    response = admin_client.post(f"/admin/settings_admin/tenant/{tenant.pk}/change/", data)
+    assert response.status_code == 200
+    assert "Give a rate such as 30/m" in response.content.decode()
+    assert stored_key(vault, speech_settings.credential_reference) is None
+
+
+def test_a_key_change_is_recorded_without_the_key(admin_client, speech_settings, vault, admin_user):
+    admin_client.post(change_url(speech_settings), change_form_data(speech_settings, api_key=KEY))
+    admin_client.post(change_url(speech_settings), change_form_data(speech_settings, clear_api_key="on"))
+    changes = list(SettingsChange.objects.order_by("pk").values_list("user", "changes"))
+    assert changes == [(admin_user.pk, {"api_key": "stored"}), (admin_user.pk, {"api_key": "removed"})]
+    assert KEY not in json.dumps(changes)
+
+
+def test_a_refused_key_undoes_the_whole_tenant_page(admin_client, speech_settings, vault, settings):
+    settings.VAULT_ADDR = f"http://127.0.0.1:{free_port()}"
+    settings.VAULT_TIMEOUT = 1
+    tenant = speech_settings.tenant
+    data = {**tenant_change_data(tenant, voice="marin", api_key=KEY), "name": "Renamed"}
+    response = admin_client.post(f"/admin/settings_admin/tenant/{tenant.pk}/change/", data)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "The secrets store did not take the change, so nothing was saved" in page
+    assert 'value="Renamed"' in page  # what was typed is shown again, the key aside
+    assert KEY not in page
+    tenant.refresh_from_db()
+    speech_settings.refresh_from_db()
+    assert (tenant.name, speech_settings.voice) == ("Default", "verse")
+    assert not SettingsChange.objects.exists()
 
 
 def test_with_environment_credentials_the_field_is_disabled(admin_client, speech_settings):

@@ -59,6 +59,21 @@ def test_switching_provider_adopts_its_defaults(speech_settings):
     assert (speech_settings.provider, speech_settings.model, speech_settings.endpoint) == ("local", "local-echo", "")
 
 
+def test_the_webrtc_mode_is_set_and_shown(speech_settings):
+    out, _ = run("default", "--webrtc-mode", "unified")
+    assert "webrtc_mode                unified" in out
+    speech_settings.refresh_from_db()
+    assert speech_settings.webrtc_mode == "unified"
+
+
+def test_a_provider_without_the_unified_interface_refuses_it(speech_settings, settings):
+    settings.SPEECH_PROVIDERS = [*settings.SPEECH_PROVIDERS, "tests.speech.direct_only_provider.DirectOnlyProvider"]
+    with pytest.raises(CommandError, match="webrtc_mode: Direct only does not support the unified interface"):
+        run("default", "--provider", "direct_only", "--webrtc-mode", "unified")
+    speech_settings.refresh_from_db()
+    assert (speech_settings.provider, speech_settings.webrtc_mode) == ("openai_realtime", "direct")
+
+
 def test_invalid_values_are_refused_with_the_field_named(speech_settings):
     with pytest.raises(CommandError, match="voice: 'darth' is not a voice"):
         run("default", "--voice", "darth")

@@ -1,7 +1,11 @@
 """The background audit writer (SPEECH_AUDIT_ASYNC): batches rows, never drops one."""
 
+import threading
+import time
+
 import pytest
 
+from speech import audit
 from speech.audit import AuditWriter, audit_record, writer
 from speech.models import SessionAudit
 
@@ -44,3 +48,29 @@ def test_sessions_through_the_api_are_audited_in_the_background(logged_in_client
         logged_in_client.post("/realtime_session", data="{}", content_type="application/json")
     writer.flush()
     assert SessionAudit.objects.filter(outcome="success").count() == 3
+
+
+def test_a_session_is_answered_before_its_audit_row_is_written(logged_in_client, speech_settings, openai_mint,
+                                                               settings, monkeypatch):  # fmt: skip
+    settings.SPEECH_AUDIT_ASYNC = True
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():  # runs in the writer's thread, with the row in hand
+        holding.set()
+        release.wait(timeout=10)
+
+    monkeypatch.setattr(audit, "writer", AuditWriter(before_write=hold))
+    try:
+        response = logged_in_client.post("/realtime_session", data="{}", content_type="application/json")
+        assert response.status_code == 200
+        # The answer is back and the row is not written: the request did not write it (a writer on the
+        # request path would have), and the background writer holds it.
+        assert not SessionAudit.objects.exists()
+        assert holding.wait(timeout=5), "the row never reached the background writer"
+        assert not SessionAudit.objects.exists()
+    finally:
+        release.set()
+    deadline = time.monotonic() + 5
+    while not SessionAudit.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(SessionAudit.objects.values_list("outcome", flat=True)) == ["success"]

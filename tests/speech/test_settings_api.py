@@ -133,6 +133,12 @@ def test_a_voice_the_tenant_does_not_allow_cannot_be_chosen(logged_in_client, sp
     assert response.json()["error"]["fields"]["voice"] == ["This voice is not allowed for this tenant."]
 
 
+def test_a_model_the_tenant_does_not_allow_cannot_be_chosen(logged_in_client, speech_settings):
+    response = call(logged_in_client, "put", "/api/v1/settings/me", {"model": "gpt-realtime-mini"})
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_request")
+    assert response.json()["error"]["fields"]["model"] == ["This model is not allowed for this tenant."]
+
+
 def test_a_preference_the_tenant_later_forbids_falls_back_to_its_default(
     logged_in_client, speech_settings, openai_mint
 ):

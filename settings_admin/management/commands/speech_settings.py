@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from settings_admin.management.base import FaultReportingCommand
-from settings_admin.models import SpeechSettings, Tenant
+from settings_admin.models import SpeechSettings, Tenant, WebRTCMode
 from settings_admin.services import speech_settings_update
 
 # option name -> model field; list-valued options are comma separated
@@ -23,6 +23,7 @@ FIELDS = {
     "allowed_models": "allowed_models",
     "allowed_voices": "allowed_voices",
     "options": "options",
+    "webrtc_mode": "webrtc_mode",
     "credential_ref": "credential_ref",
 }
 SHOWN = [
@@ -38,6 +39,7 @@ SHOWN = [
     "secret_ttl_seconds",
     "instructions",
     "options",
+    "webrtc_mode",
     "credential_reference",
 ]
 
@@ -71,6 +73,11 @@ class Command(FaultReportingCommand):
         parser.add_argument("--allowed-models", type=_comma_list, help="comma separated; '' for the model only")
         parser.add_argument("--allowed-voices", type=_comma_list, help="comma separated; '' for all voices")
         parser.add_argument("--options", type=_json_object, help="provider options as a JSON object")
+        parser.add_argument(
+            "--webrtc-mode",
+            choices=WebRTCMode.values,
+            help="direct: the browser gets a client secret; unified: the gateway relays the browser's offer",
+        )
         parser.add_argument("--credential-ref", help="where the credential lives (a Vault path)")
 
     def handle(self, *args, tenant, create, name, **options):
