@@ -96,7 +96,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 if env.str("REDIS_URL", default=""):
     CACHES = {
         "default": {
-            "BACKEND": "config.cache.ReusingRedisCache",
+            "BACKEND": "config.cache.DegradingRedisCache",
             "LOCATION": env.str("REDIS_URL"),
             # When Redis fails, each process serves from its own memory and tries Redis again after this long.
             "RETRY_SECONDS": env.float("REDIS_RETRY_SECONDS", default=5.0),

@@ -31,7 +31,7 @@ def test_a_window_counts_every_hit_in_local_memory():
 
 def test_a_window_counts_every_hit_in_redis_and_lives_as_long_as_its_window():
     require_redis(REDIS_URL)
-    with override_settings(CACHES={"default": {"BACKEND": "config.cache.ReusingRedisCache", "LOCATION": REDIS_URL}}):
+    with override_settings(CACHES={"default": {"BACKEND": "config.cache.DegradingRedisCache", "LOCATION": REDIS_URL}}):
         cache.clear()
         count_three_hits_and_join_an_open_window()
         assert 0 < cache._cache.get_client().ttl(cache.make_key("speech-test-window")) <= 60
