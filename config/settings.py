@@ -65,7 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.csp.CSPMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login's answer into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -155,7 +155,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Pages load only this site's own scripts and styles; the chat page adds its provider to connect-src.
 CONTENT_SECURITY_POLICY = {
-    # JSON and SDP answers are not documents: no policy to build for them.
+    # JSON and SDP answers are not documents: no policy header for them.
     "EXCLUDE_URL_PREFIXES": ["/api/v1/", "/realtime_session", "/local-realtime/", "/healthz", "/readyz", "/metrics"],
     "DIRECTIVES": {
         "default-src": ["'self'"],

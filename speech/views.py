@@ -1,3 +1,4 @@
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
@@ -21,20 +22,21 @@ def chat(request):
             return redirect_to_login(request.get_full_path())
         return render(request, "speech/not_a_member.html", {"tenant": tenant}, status=403)
     provider = speech_settings.get_provider()
-    response = render(
-        request,
-        "speech/chat.html",
-        {
-            "speech_settings": speech_settings,
-            "tenant": tenant,
-            "negotiation_timeout_ms": settings.SPEECH_NEGOTIATION_TIMEOUT_MS,
-            "negotiation_attempts": settings.SPEECH_NEGOTIATION_ATTEMPTS,
-        },
-    )
-    # The page may talk to this gateway and to the tenant's provider, nowhere else.
-    response._csp_update = {
-        "connect-src": provider.browser_origins(
-            endpoint=speech_settings.effective_endpoint, options=speech_settings.options
+    # The page may talk to this gateway and to the tenant's provider, nowhere else. The provider's origins
+    # are the tenant's, so django-csp's decorator is applied here, per request.
+    origins = provider.browser_origins(endpoint=speech_settings.effective_endpoint, options=speech_settings.options)
+
+    @csp_update({"connect-src": origins})
+    def page(request):
+        return render(
+            request,
+            "speech/chat.html",
+            {
+                "speech_settings": speech_settings,
+                "tenant": tenant,
+                "negotiation_timeout_ms": settings.SPEECH_NEGOTIATION_TIMEOUT_MS,
+                "negotiation_attempts": settings.SPEECH_NEGOTIATION_ATTEMPTS,
+            },
         )
-    }
-    return response
+
+    return page(request)
