@@ -377,6 +377,7 @@ def main():
 
         with ThreadPoolExecutor(args.concurrency) as pool:  # a short warm-up opens the connections
             list(pool.map(worker, [time.monotonic() + 2] * args.concurrency))
+            failures.clear()
             started = time.monotonic()
             results = list(pool.map(worker, [started + args.seconds] * args.concurrency))
             elapsed = time.monotonic() - started
