@@ -58,7 +58,7 @@ _counters_lock = threading.Lock()
 
 def redis_counter(url, connection_options):
     # Django builds a cache object per thread; one client per process and server serves them all.
-    key = (url, tuple(sorted(connection_options.items())))
+    key = (url, repr(sorted(connection_options.items())))  # repr: an option value may be unhashable
     with _counters_lock:
         if key not in _counters:
             _counters[key] = Counter(url, connection_options)
