@@ -1,4 +1,3 @@
-from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
@@ -6,6 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from . import errors
+from .ops.csp import csp_update_response
 from .tenancy import speech_settings_for_request, user_role
 
 
@@ -22,21 +22,16 @@ def chat(request):
             return redirect_to_login(request.get_full_path())
         return render(request, "speech/not_a_member.html", {"tenant": tenant}, status=403)
     provider = speech_settings.get_provider()
-    # The page may talk to this gateway and to the tenant's provider, nowhere else. The provider's origins
-    # are the tenant's, so django-csp's decorator is applied here, per request.
+    response = render(
+        request,
+        "speech/chat.html",
+        {
+            "speech_settings": speech_settings,
+            "tenant": tenant,
+            "negotiation_timeout_ms": settings.SPEECH_NEGOTIATION_TIMEOUT_MS,
+            "negotiation_attempts": settings.SPEECH_NEGOTIATION_ATTEMPTS,
+        },
+    )
+    # The page may talk to this gateway and to the tenant's provider, nowhere else.
     origins = provider.browser_origins(endpoint=speech_settings.effective_endpoint, options=speech_settings.options)
-
-    @csp_update({"connect-src": origins})
-    def page(request):
-        return render(
-            request,
-            "speech/chat.html",
-            {
-                "speech_settings": speech_settings,
-                "tenant": tenant,
-                "negotiation_timeout_ms": settings.SPEECH_NEGOTIATION_TIMEOUT_MS,
-                "negotiation_attempts": settings.SPEECH_NEGOTIATION_ATTEMPTS,
-            },
-        )
-
-    return page(request)
+    return csp_update_response(response, {"connect-src": origins})
