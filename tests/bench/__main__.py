@@ -432,6 +432,11 @@ def main():
     )
     if failures:
         detail += "; failed throughput calls: " + ", ".join(f"{count} x {reason}" for reason, count in failures.items())
+    if any("database_unavailable" in reason for reason in failures):
+        detail += (
+            " (PostgreSQL refusing connections: each of the 2 x 64 server threads keeps one of its own "
+            "(CONN_MAX_AGE), more than PostgreSQL's default max_connections of 100)"
+        )
     if not args.no_browser:
         detail += (
             f"; the browser: Chromium {browser_version}, {len(connect_ms)} connects after two warm-ups, each hung "
