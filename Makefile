@@ -59,7 +59,8 @@ test-scaleout: install-dev system-deps
 schema: install-dev
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
-# The gateway's added latency, throughput and memory against a fake provider (docs/benchmark.md).
+# The gateway's added latency, throughput and memory against a fake provider, and the chat page's connect
+# time in Chromium: a report in test-artifacts/; BENCH_ARGS=--update-docs rewrites docs/benchmark.md too.
 bench: install-dev
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 

@@ -1,31 +1,31 @@
-"""Django's Redis cache, with one redis.Redis client per connection pool and a one-trip incr.
+"""Django's Redis cache that degrades to local memory when Redis fails, with a one-trip incr.
 
-Django's client builds a new redis.Redis on every call, and redis-py fills a table of some
-170 response callbacks each time: about a tenth of a millisecond per cache call on the gateway's
-request path. redis.Redis objects are thread-safe, so one per pool serves every thread.
+When Redis fails, the cache serves from the process's local memory for a while (DegradingRedisCache):
+a Redis outage fails no request (a hung one delays a request by at most the socket timeout).
 
 Django's incr asks EXISTS, then INCRBY: two round trips, and a key expiring between them comes
 back as a fresh counter without its expiry. Rate limits call incr on every session; here it is
-one atomic script.
-
-When Redis fails, the cache serves from the process's local memory for a while (ReusingRedisCache):
-a Redis outage fails no request (a hung one delays a request by at most the socket timeout).
+one atomic script, run by a redis-py client of this module's own (one per process and server,
+thread-safe) on the server Django writes to (LOCATION's first).
 """
 
 import logging
+import re
 import threading
 import time
 
 import redis
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.core.cache.backends.redis import RedisCache
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RETRY_SECONDS = 5.0
 # Rate-limit counters and cached values of one process during an outage (LocMemCache's default is 300).
 FALLBACK_MAX_ENTRIES = 50_000
+# OPTIONS keys that configure Django's client rather than the connection (the rest go to redis-py).
+DJANGO_CLIENT_OPTIONS = ("serializer", "pool_class", "parser_class")
 
 # Only an existing key is incremented (Django's incr contract: a missing key is a ValueError). The
 # new value is read back with GET: Lua holds numbers as doubles, which would round a large counter.
@@ -38,27 +38,31 @@ return false
 """
 
 
-class ReusingRedisCacheClient(RedisCacheClient):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._clients = {}
-        self._incr_script = None
+class Counter:
+    """The atomic incr on one Redis server: a client and its registered script, shared by every thread."""
 
-    def get_client(self, key=None, *, write=False):
-        index = self._get_connection_pool_index(write)
-        client = self._clients.get(index)
-        if client is None:
-            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
-        return client
+    def __init__(self, url, connection_options):
+        self.client = redis.Redis.from_url(url, **connection_options)
+        self.script = self.client.register_script(INCR_EXISTING)
 
     def incr(self, key, delta):
-        client = self.get_client(key, write=True)
-        if self._incr_script is None:
-            self._incr_script = client.register_script(INCR_EXISTING)
-        value = self._incr_script(keys=[key], args=[delta], client=client)
+        value = self.script(keys=[key], args=[delta])
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return int(value)
+
+
+_counters = {}
+_counters_lock = threading.Lock()
+
+
+def redis_counter(url, connection_options):
+    # Django builds a cache object per thread; one client per process and server serves them all.
+    key = (url, repr(sorted(connection_options.items())))  # repr: an option value may be unhashable
+    with _counters_lock:
+        if key not in _counters:
+            _counters[key] = Counter(url, connection_options)
+        return _counters[key]
 
 
 class RedisHealth:
@@ -127,14 +131,17 @@ def redis_health(location):
         return _health.setdefault(location, RedisHealth(location))
 
 
-class ReusingRedisCache(RedisCache):
+class DegradingRedisCache(RedisCache):
     """Django's Redis cache that degrades by itself: on a redis.RedisError it serves from a per-process
     local-memory cache for RETRY_SECONDS (a key of the CACHES entry; default 5), then tries Redis again."""
 
     def __init__(self, server, params):
         super().__init__(server, params)
-        self._class = ReusingRedisCacheClient
-        location = server if isinstance(server, str) else ",".join(server)
+        servers = re.split("[;,]", server) if isinstance(server, str) else list(server)  # as Django splits it
+        location = ",".join(servers)
+        options = params.get("OPTIONS", {})
+        connection_options = {key: value for key, value in options.items() if key not in DJANGO_CLIENT_OPTIONS}
+        self.counter = redis_counter(servers[0], connection_options)  # Django writes to the first server
         self.retry_seconds = float(params.get("RETRY_SECONDS", DEFAULT_RETRY_SECONDS))
         self.health = redis_health(location)
         # LocMemCache instances of one name share their storage: every thread's instance sees the same values.
@@ -142,10 +149,11 @@ class ReusingRedisCache(RedisCache):
         fallback_params["OPTIONS"] = {"MAX_ENTRIES": FALLBACK_MAX_ENTRIES}
         self.fallback = LocMemCache(f"redis-fallback:{location}", fallback_params)
 
-    def _either(self, name, *args, **kwargs):
+    def either(self, in_redis, name, *args):
+        """`in_redis(*args)`, or the fallback's method `name` with the same arguments while Redis is down."""
         if self.health.should_try(self.retry_seconds):
             try:
-                result = getattr(super(), name)(*args, **kwargs)
+                result = in_redis(*args)
             except redis.RedisError as exc:
                 self.health.failed(exc, self.retry_seconds)
             except Exception:  # Redis answered (incr of a missing key is a ValueError): it is back
@@ -157,37 +165,40 @@ class ReusingRedisCache(RedisCache):
         from speech.ops import metrics
 
         metrics.shared_cache_fallback_operations_total.inc()
-        return getattr(self.fallback, name)(*args, **kwargs)
+        return getattr(self.fallback, name)(*args)
+
+    def incr_in_redis(self, key, delta, version):
+        return self.counter.incr(self.make_and_validate_key(key, version=version), delta)
 
     def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
-        return self._either("add", key, value, timeout, version)
+        return self.either(super().add, "add", key, value, timeout, version)
 
     def get(self, key, default=None, version=None):
-        return self._either("get", key, default, version)
+        return self.either(super().get, "get", key, default, version)
 
     def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
-        return self._either("set", key, value, timeout, version)
+        return self.either(super().set, "set", key, value, timeout, version)
 
     def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
-        return self._either("touch", key, timeout, version)
+        return self.either(super().touch, "touch", key, timeout, version)
 
     def delete(self, key, version=None):
-        return self._either("delete", key, version)
+        return self.either(super().delete, "delete", key, version)
 
     def get_many(self, keys, version=None):
-        return self._either("get_many", keys, version)
+        return self.either(super().get_many, "get_many", keys, version)
 
     def has_key(self, key, version=None):
-        return self._either("has_key", key, version)
+        return self.either(super().has_key, "has_key", key, version)
 
     def incr(self, key, delta=1, version=None):
-        return self._either("incr", key, delta, version)
+        return self.either(self.incr_in_redis, "incr", key, delta, version)
 
     def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
-        return self._either("set_many", data, timeout, version)
+        return self.either(super().set_many, "set_many", data, timeout, version)
 
     def delete_many(self, keys, version=None):
-        return self._either("delete_many", keys, version)
+        return self.either(super().delete_many, "delete_many", keys, version)
 
     def clear(self):
-        return self._either("clear")
+        return self.either(super().clear, "clear")

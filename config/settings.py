@@ -66,7 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.csp.CSPMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login's answer into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -97,7 +97,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 if env.str("REDIS_URL", default=""):
     CACHES = {
         "default": {
-            "BACKEND": "config.cache.ReusingRedisCache",
+            "BACKEND": "config.cache.DegradingRedisCache",
             "LOCATION": env.str("REDIS_URL"),
             # When Redis fails, each process serves from its own memory and tries Redis again after this long.
             "RETRY_SECONDS": env.float("REDIS_RETRY_SECONDS", default=5.0),
@@ -160,7 +160,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Pages load only this site's own scripts and styles; the chat page adds its provider to connect-src.
 CONTENT_SECURITY_POLICY = {
-    # JSON and SDP answers are not documents: no policy to build for them.
+    # JSON and SDP answers are not documents: no policy header for them.
     "EXCLUDE_URL_PREFIXES": ["/api/v1/", "/realtime_session", "/local-realtime/", "/healthz", "/readyz", "/metrics"],
     "DIRECTIVES": {
         "default-src": ["'self'"],

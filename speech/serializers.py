@@ -1,24 +1,8 @@
-import copy
-
 from rest_framework import serializers
-
-
-def _has_children(field):
-    return isinstance(field, serializers.BaseSerializer) or hasattr(field, "child") or hasattr(field, "child_relation")
 
 
 class StrictSerializer(serializers.Serializer):
     """A serializer that refuses fields it does not define, so a typo is an error, not a silent no-op."""
-
-    def get_fields(self):
-        # DRF deep-copies every declared field for every serializer, running each field's __init__ again
-        # (4% of a session's instructions). A field without children holds nothing a copy must not share:
-        # its validators and messages are built at declaration and only read, and bind() sets the copy's
-        # own name and parent. So a shallow copy serves; fields with children are still deep-copied.
-        return {
-            name: copy.deepcopy(field) if _has_children(field) else copy.copy(field)
-            for name, field in self._declared_fields.items()
-        }
 
     def validate(self, attrs):
         if isinstance(self.initial_data, dict):

@@ -5,6 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from . import errors
+from .ops.csp import csp_update_response
 from .tenancy import user_role
 
 
@@ -32,9 +33,5 @@ def chat(request):
         },
     )
     # The page may talk to this gateway and to the tenant's provider, nowhere else.
-    response._csp_update = {
-        "connect-src": provider.browser_origins(
-            endpoint=speech_settings.effective_endpoint, options=speech_settings.options
-        )
-    }
-    return response
+    origins = provider.browser_origins(endpoint=speech_settings.effective_endpoint, options=speech_settings.options)
+    return csp_update_response(response, {"connect-src": origins})

@@ -73,7 +73,7 @@ def redis_cache(url, retry_seconds):
     return override_settings(
         CACHES={
             "default": {
-                "BACKEND": "config.cache.ReusingRedisCache",
+                "BACKEND": "config.cache.DegradingRedisCache",
                 "LOCATION": url,
                 "RETRY_SECONDS": retry_seconds,
                 "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

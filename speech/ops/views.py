@@ -49,7 +49,7 @@ def _check_cache():
     if cache.get(key) != value:
         raise RuntimeError("a value written to the cache did not come back")
     cache.delete(key)
-    health = getattr(cache, "health", None)  # config.cache.ReusingRedisCache: Redis may be down behind it
+    health = getattr(cache, "health", None)  # config.cache.DegradingRedisCache: Redis may be down behind it
     if health is not None and health.down_since is not None:
         # Still ready: the gateway serves on from each process's memory (docs/deployment.md).
         return "degraded: Redis failed; serving from this process's memory"

@@ -20,6 +20,7 @@ import threading
 import time
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 # The deadline of the call this thread is making, read where http.client builds the response.
 current = contextvars.ContextVar("provider_deadline", default=None)
@@ -112,3 +113,16 @@ class WatchedHTTPConnection(HTTPConnection):
 
 class WatchedHTTPSConnection(HTTPSConnection):
     response_class = WatchedResponse
+
+
+# urllib3 pools make their connections from the class attribute ConnectionCls (as its SOCKS pools do);
+# a PoolManager makes its pools from pool_classes_by_scheme.
+class WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = WatchedHTTPConnection
+
+
+class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = WatchedHTTPSConnection
+
+
+WATCHED_POOL_CLASSES = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}

@@ -4,7 +4,6 @@ The retired beta shape (POST /v1/realtime/sessions, OpenAI-Beta header, SDP to ?
 as an explicit, deprecated option for compatible servers that still speak it.
 """
 
-import functools
 import json
 import logging
 import os
@@ -21,7 +20,7 @@ from rest_framework import serializers
 from .. import errors
 from ..serializers import StrictSerializer
 from .base import ProviderCall, ProviderSession, RealtimeProvider
-from .deadline import Deadline, WatchedHTTPConnection, WatchedHTTPSConnection
+from .deadline import WATCHED_POOL_CLASSES, Deadline
 
 logger = logging.getLogger(__name__)
 
@@ -35,39 +34,13 @@ BETA_NOTICE = (
 )
 
 
-@functools.lru_cache(maxsize=256)
-def _prepared_url(url):
-    # requests parses, checks and re-quotes a URL each time it prepares one; an endpoint's never changes.
-    request = requests.PreparedRequest()
-    request.prepare_url(url, None)
-    return request.url
+class WatchedAdapter(HTTPAdapter):
+    """requests' pooled adapter whose connections give each response's socket to the call's deadline
+    (deadline.py). init_poolmanager is requests' documented hook for subclasses."""
 
-
-class EndpointAdapter(HTTPAdapter):
-    """requests' pooled adapter, remembering which urllib3 pool serves each endpoint.
-
-    requests looks the pool up again for every request (parsing the URL, building the pool key,
-    copying the TLS settings): a tenth of the instructions of a mint's HTTP call.
-    """
-
-    def __init__(self, *, pool_connections, pool_maxsize):
-        super().__init__(pool_connections=pool_connections, pool_maxsize=pool_maxsize)
-        self._pools = {}  # (url, verify) -> urllib3 pool; a lost race only looks a pool up twice
-        self._remembered = 2 * pool_connections  # a mint URL and a calls URL per host
-
-    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
-        if proxies or cert:
-            return super().get_connection_with_tls_context(request, verify, proxies, cert)
-        key = (request.url, verify)
-        pool = self._pools.get(key)
-        if pool is None or pool.pool is None:  # urllib3 empties `pool` when the pool is closed
-            pool = super().get_connection_with_tls_context(request, verify)
-            # Its new connections give each response's socket to the call's deadline (deadline.py).
-            pool.ConnectionCls = WatchedHTTPSConnection if pool.scheme == "https" else WatchedHTTPConnection
-            if len(self._pools) >= self._remembered:
-                self._pools.clear()
-            self._pools[key] = pool
-        return pool
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = WATCHED_POOL_CLASSES
 
 
 @dataclass(frozen=True)
@@ -168,10 +141,12 @@ class OpenAIRealtimeProvider(RealtimeProvider):
     pool_hosts = 32  # provider hosts kept pooled (each Azure resource is a host of its own)
 
     def __init__(self):
-        # One pooled adapter per process: keep-alive saves a TLS handshake per mint. Requests go
-        # straight to it, without requests.Session's cookie, proxy and redirect handling: none of it
-        # applies (and the server key must never follow a redirect).
-        self.adapter = EndpointAdapter(pool_connections=self.pool_hosts, pool_maxsize=self.pool_size)
+        # One pooled adapter per process (keep-alive saves a TLS handshake per mint), used without a
+        # requests.Session: an adapter sends exactly the request it is given and follows no redirect (the
+        # server key must never follow one), while a Session shared by every thread and tenant would keep
+        # one tenant's provider cookies for the next, read proxies and .netrc credentials from the
+        # environment, and is not documented as thread-safe.
+        self.adapter = WatchedAdapter(pool_connections=self.pool_hosts, pool_maxsize=self.pool_size)
         self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
 
     # --- the catalog's rules ---------------------------------------------------------------
@@ -228,12 +203,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
     def post(self, url, *, headers, json=None, files=None):
         """POST to the provider and read the whole answer within SPEECH_PROVIDER_DEADLINE_SECONDS and
         SPEECH_PROVIDER_MAX_RESPONSE_BYTES; returns a ProviderAnswer."""
-        # Prepared piece by piece: a full prepare() also builds a cookie jar and auth we never send.
-        request = requests.PreparedRequest()
-        request.prepare_method("POST")
-        request.url = _prepared_url(url)
-        request.prepare_headers(headers)
-        request.prepare_body(None, files, json)
+        request = requests.Request("POST", url, headers=headers, json=json, files=files).prepare()
         with Deadline(settings.SPEECH_PROVIDER_DEADLINE_SECONDS) as deadline:
             try:
                 response = self.adapter.send(

@@ -188,6 +188,15 @@ def test_the_chat_page_allows_the_azure_previews_regional_webrtc_host(logged_in_
     ]
 
 
+def test_only_the_api_reference_page_may_run_inline_scripts(client, logged_in_client, speech_settings):
+    reference = csp_directives(client.get("/api/docs/"))
+    assert reference["script-src"] == ["'self'", "'unsafe-inline'"]
+    assert reference["style-src"] == ["'self'", "'unsafe-inline'"]
+    assert reference["connect-src"] == ["'self'"]
+    chat = csp_directives(logged_in_client.get("/"))
+    assert chat["script-src"] == ["'self'"] and chat["style-src"] == ["'self'"]
+
+
 def test_api_answers_carry_no_document_policy_unless_a_report_only_policy_covers_them(
     logged_in_client, speech_settings, settings
 ):

@@ -36,6 +36,26 @@ def test_every_error_code_is_in_the_schema():
     assert sorted(documented) == sorted(error_codes())
 
 
+def test_the_mint_answer_is_typed_for_generated_clients():
+    schemas = yaml.safe_load(COMMITTED.read_text())["components"]["schemas"]
+
+    def resolved(prop):
+        reference = prop["allOf"][0]["$ref"] if "allOf" in prop else prop["$ref"]
+        return schemas[reference.rsplit("/", 1)[-1]]
+
+    answer = schemas["RealtimeSession"]["properties"]
+    client_secret = resolved(answer["client_secret"])
+    assert answer["client_secret"]["nullable"] is True  # null in unified mode
+    assert client_secret["properties"]["value"]["type"] == "string"
+    assert client_secret["properties"]["expires_at"]["type"] == "integer"
+    webrtc = resolved(answer["webrtc"])
+    assert webrtc["properties"]["url"]["type"] == "string"
+    assert webrtc["properties"]["data_channel"]["type"] == "string"
+    codecs = webrtc["properties"]["codecs"]
+    assert (codecs["type"], codecs["items"]) == ("array", {"type": "string"})
+    assert sorted(webrtc["required"]) == ["codecs", "data_channel", "url"]
+
+
 def test_the_reference_page_is_served(client):
     page = client.get("/api/docs/")
     assert page.status_code == 200

@@ -1,16 +1,15 @@
 import json
 import subprocess
 import sys
-from unittest import mock
 
 import pytest
 import requests
 import responses
-from requests.adapters import HTTPAdapter
 
 from speech import errors
 from speech.providers.base import SessionConfig
-from speech.providers.openai_realtime import EndpointAdapter, OpenAIRealtimeProvider
+from speech.providers.deadline import WatchedHTTPConnection
+from speech.providers.openai_realtime import OpenAIRealtimeProvider
 from tests.conftest import OPENAI_MINT_URL, SERVER_KEY
 from tests.openai_shapes import assert_mint_body, mint_answer
 from tests.servers import ROOT
@@ -228,31 +227,20 @@ def pool_for(provider, endpoint):
     return provider.adapter.get_connection_with_tls_context(request, provider.verify)
 
 
-def test_an_endpoint_keeps_its_pool_and_its_connection(provider, loopback_provider):
+def test_an_endpoint_keeps_its_connection_and_the_deadline_watches_it(provider, loopback_provider):
     endpoint = loopback_provider[0]
-    lookup = HTTPAdapter.get_connection_with_tls_context
-    with mock.patch.object(HTTPAdapter, "get_connection_with_tls_context", autospec=True, side_effect=lookup) as spy:
-        for _ in range(4):
-            assert mint(provider, endpoint).client_secret == "ek_bench_secret"
-    assert spy.call_count == 1  # requests looked the pool up once
+    for _ in range(4):
+        assert mint(provider, endpoint).client_secret == "ek_bench_secret"
     pool = pool_for(provider, endpoint)
     assert pool.num_connections == 1  # one keep-alive connection served all four
-
-
-def test_a_closed_pool_is_replaced(provider, loopback_provider):
-    endpoint = loopback_provider[0]
-    mint(provider, endpoint)
-    closed = pool_for(provider, endpoint)
-    provider.adapter.poolmanager.clear()  # urllib3 forgets the pools, and (1.x) closes them:
-    closed.close()
-
-    assert mint(provider, endpoint).client_secret == "ek_bench_secret"
-    assert pool_for(provider, endpoint) is not closed
+    assert pool.ConnectionCls is WatchedHTTPConnection  # its responses' sockets go to the call's deadline
 
 
 def test_more_hosts_than_pools_all_mint(loopback_provider):
-    provider = OpenAIRealtimeProvider()
-    provider.adapter = EndpointAdapter(pool_connections=1, pool_maxsize=2)  # each host evicts the other's pool
+    class OnePoolProvider(OpenAIRealtimeProvider):
+        pool_hosts = 1  # each host evicts the other's pool
+
+    provider = OnePoolProvider()
     for _ in range(3):
         for endpoint in loopback_provider:
             assert mint(provider, endpoint).client_secret == "ek_bench_secret"
