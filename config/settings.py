@@ -90,8 +90,21 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Every request reads the settings generation, so each server thread would otherwise keep a connection
+    # of its own (2 workers x 64 threads > PostgreSQL's default 100). A pool per process shares a few; a
+    # request waits at most DB_POOL_TIMEOUT for one, then answers 503 database_unavailable.
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {
+            "min_size": 1,
+            "max_size": env.int("DB_POOL_SIZE", default=20),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=5.0),
+        },
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if env.str("REDIS_URL", default=""):
@@ -342,5 +355,7 @@ LOGGING = {
     "loggers": {
         "speech": {"level": LOG_LEVEL},
         "settings_admin": {"level": LOG_LEVEL},
+        # The pool warns at each failed reconnect; the gateway reports a database fault once, with its code.
+        "psycopg.pool": {"level": "ERROR"},
     },
 }

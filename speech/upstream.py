@@ -12,6 +12,7 @@ from collections import Counter
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.db import connection
 
 from . import errors
 
@@ -33,6 +34,11 @@ def upstream_slot(*, tenant_id):
             raise errors.ServerBusy(retry_after=RETRY_AFTER_SECONDS)
         _in_flight[tenant_id] += 1
         _total += 1
+    # A provider may take its whole deadline: hold no database connection meanwhile (it goes back to the
+    # pool), or a few slow providers would starve every request of the database. Inside a transaction
+    # (tests) the connection must stay.
+    if not connection.in_atomic_block:
+        connection.close()
     try:
         yield
     finally:

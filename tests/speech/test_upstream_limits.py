@@ -231,3 +231,19 @@ def test_a_trickling_provider_answers_provider_timeout_through_the_api(logged_in
     assert seconds < DEADLINE + 0.5
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "provider_timeout"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_provider_call_holds_no_database_connection(monkeypatch):
+    from django.db import connection
+
+    from speech.upstream import upstream_slot
+
+    given_back = []
+    close = connection.close
+    monkeypatch.setattr(connection, "close", lambda: given_back.append(True) or close())
+    connection.ensure_connection()
+    with upstream_slot(tenant_id=1):
+        # Given back (to the pool, under PostgreSQL) while the provider works; SQLite's in-memory test
+        # database keeps its one connection whatever close() says.
+        assert given_back == [True]
