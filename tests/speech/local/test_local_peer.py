@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from speech.local.audio import tone
-from tests.openai_shapes import assert_server_event
+from tests.openai_shapes import assert_server_event_strict
 from tests.speech.local.rtc_client import RtcClient, silence
 
 SESSION = {
@@ -62,7 +62,7 @@ def test_speech_is_detected_and_echoed_back_audibly(caller):
     assert done["response"]["status"] == "completed"
     assert client.loudest_dbfs > -30, "the echo should be audible"
     for event in client.received:
-        assert_server_event(event)
+        assert_server_event_strict(event)
 
 
 def test_a_typed_message_is_answered_with_speech_and_its_text(caller):
@@ -192,7 +192,7 @@ def test_every_event_type_it_can_send_is_an_openai_server_event(caller):
 
     client = run(scenario())
     for event in client.received:
-        assert_server_event(event)
+        assert_server_event_strict(event)
     assert {event["type"] for event in client.received} >= emitted_event_types()
 
 
