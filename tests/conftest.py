@@ -61,8 +61,9 @@ def local_services():
     api_key = "sk-local-test-" + secrets.token_hex(16)
     started = {}
 
-    def local_service(**settings):
-        key = tuple(sorted(settings.items()))
+    def local_service(label="", **settings):
+        """The service with these settings (LOCAL_REALTIME_* names); a label gives a caller one of its own."""
+        key = (label, *sorted(settings.items()))
         if key not in started:
             started[key] = start_local_service(api_key=api_key, **settings)
         return started[key]

@@ -145,3 +145,52 @@ def start_local_service(*, api_key, port=None, log=None, **settings):
         **{name: str(value) for name, value in settings.items()},
     }
     return LocalService(port=port, api_key=env["LOCAL_REALTIME_API_KEY"], env=env, log=log).start()
+
+
+class OfferDelayProxy:
+    """A TCP proxy on 127.0.0.1 in front of a local service that holds each SDP offer for `delay` seconds
+    (a slow provider for the page's negotiation timeout; set `delay` to 0 to let offers through at once)."""
+
+    def __init__(self, upstream_port, delay=0.0):
+        import socket
+        import threading
+
+        self.upstream_port = upstream_port
+        self.delay = delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source, destination, requests_side):
+        try:
+            while data := source.recv(65536):
+                if requests_side and data.startswith(b"POST /v1/realtime/calls ") and self.delay:
+                    time.sleep(self.delay)
+                destination.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, destination):
+                try:
+                    sock.shutdown(2)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
