@@ -1,5 +1,6 @@
 """Run the project as real server processes, for tests that need more than one instance."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -186,10 +187,8 @@ class OfferDelayProxy:
             pass
         finally:
             for sock in (source, destination):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(2)
-                except OSError:
-                    pass
 
     def close(self):
         self.closed = True

@@ -46,14 +46,18 @@ def master_key_load(environ, *, path=KEY_FILE):
         return configured
     if not path.exists():
         path.parent.mkdir(exist_ok=True)
-        # Created with 0600 from the start, and never overwritten once another process made it.
+        # Written whole under another name (0600 from the start), then linked into place: the gateway and the
+        # service start together, and the one that loses the race reads the winner's complete key.
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write("sk-local-master-" + secrets.token_hex(24))
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(draft, path)
         except FileExistsError:
             pass
-        else:
-            with os.fdopen(fd, "w") as file:
-                file.write("sk-local-master-" + secrets.token_hex(24))
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 
@@ -95,8 +99,10 @@ RATES = {
 
 
 def config_from_env(environ=None, *, key_file=KEY_FILE):
-    """The Config the environment describes (the project's .env fills what the environment leaves unset)."""
-    environ = {**dotenv_read(BASE_DIR / ".env"), **(os.environ if environ is None else environ)}
+    """The Config `environ` describes; by default the process environment, with the project's .env filling what
+    it leaves unset (as config/settings.py does)."""
+    if environ is None:
+        environ = {**dotenv_read(BASE_DIR / ".env"), **os.environ}
     values = {"api_key": master_key_load(environ, path=key_file)}
     if environ.get("LOCAL_REALTIME_HOST"):
         values["host"] = environ["LOCAL_REALTIME_HOST"]
