@@ -182,3 +182,16 @@ def test_a_malformed_setting_stops_the_service_at_start(variable, value, tmp_pat
                             text=True, timeout=60)  # fmt: skip
     assert result.returncode == 2
     assert variable in result.stderr
+
+
+def test_a_wrong_method_is_a_json_405(service):
+    response = requests.get(f"{service.url}{CALLS_PATH}", timeout=10)
+    assert response.status_code == 405
+    assert openai_error_code(response) == "method_not_allowed"
+
+
+def test_a_websocket_needs_a_model_or_a_call_id(caller):
+    response = requests.get(f"{caller.service.url}/v1/realtime", timeout=10,
+                            headers={"Authorization": f"Bearer {caller.key()}"})  # fmt: skip
+    assert response.status_code == 400
+    assert openai_error_code(response) == "missing_required_parameter"

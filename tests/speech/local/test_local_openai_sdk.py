@@ -172,6 +172,21 @@ def test_connect_with_a_model_answers_typed_text(caller):
     assert unknown["error"]["code"] == "unknown_event"
 
 
+def test_an_answer_on_a_websocket_can_be_cancelled(caller):
+    client = client_for(caller.service, caller.key())
+    received = []
+    with client.realtime.connect(model="local-echo") as connection:
+        receive_until(connection, "session.created", received)
+        connection.conversation.item.create(item={"type": "message", "role": "user",
+                                                  "content": [{"type": "input_text", "text": "long " * 60}]})
+        connection.response.create()
+        receive_until(connection, "response.output_audio.delta", received)
+        connection.response.cancel()
+        done = receive_until(connection, "response.done", received)
+    assert done["response"]["status"] == "cancelled"
+    assert "response.output_audio.done" not in [e["type"] for e in received]
+
+
 def test_a_websocket_session_ends_with_its_socket_and_counts_as_a_call(limited):
     caller = limited(LOCAL_REALTIME_MAX_CALLS=1)
     client = client_for(caller.service, caller.key())
