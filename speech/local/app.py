@@ -278,7 +278,7 @@ async def realtime(request):
             return openai_error(404, "No such call.", code="not_found", param="call_id")
         ws = websocket_response(request)
         await ws.prepare(request)
-        return await websocket_serve(request, ws, call, own_call=False)
+        return await websocket_serve(ws, call, own_call=False)
     if "model" not in request.query:
         return openai_error(400, "Give model (a session) or call_id (a sideband).", code="missing_required_parameter",
                             param="model")  # fmt: skip
@@ -313,7 +313,7 @@ async def realtime(request):
     except Exception:
         await call.close()
         raise
-    return await websocket_serve(request, ws, call, own_call=True)
+    return await websocket_serve(ws, call, own_call=True)
 
 
 # --- the application ------------------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ class EventSink:
             await self.ws.send_str(json.dumps(event))
 
 
-async def websocket_serve(request, ws, call, *, own_call):
+async def websocket_serve(ws, call, *, own_call):
     """Pump events both ways until the socket or the call closes. An own call (a plain WebSocket session)
     ends with its socket; a sideband leaves the WebRTC call running."""
     sink = EventSink(ws)
@@ -158,6 +158,10 @@ async def websocket_serve(request, ws, call, *, own_call):
         call.listeners.remove(listener)
         for task in (writer, ended, reader):
             task.cancel()
+        for task in (writer, reader):
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                # The peer went away mid-write or mid-read: an end like any other.
+                logger.debug("local call %s: WebSocket ended: %r", call.id, task.exception())
         if own_call:
             await call.close()
         if not ws.closed:
