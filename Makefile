@@ -4,15 +4,24 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The local provider lives in the served project, so it moves with HOST and PORT.
-LOCAL_REALTIME_URL ?= http://$(HOST):$(PORT)/local-realtime/v1
-export LOCAL_REALTIME_URL
+# The built-in local provider is a service of its own (python -m speech.local) beside the web server; the
+# gateway reaches it at LOCAL_REALTIME_URL. Both read the master key from LOCAL_REALTIME_API_KEY, else from
+# var/local_realtime_key (made on first use), so on one machine they share it with nothing set.
+LOCAL_REALTIME_HOST ?= $(HOST)
+LOCAL_REALTIME_PORT ?= 8001
+LOCAL_REALTIME_URL ?= http://$(LOCAL_REALTIME_HOST):$(LOCAL_REALTIME_PORT)/v1
+export LOCAL_REALTIME_HOST LOCAL_REALTIME_PORT LOCAL_REALTIME_URL
+# `make serve SERVE_LOCAL=false` runs the web server alone (the local provider runs elsewhere, or not at all).
+SERVE_LOCAL ?= true
+# Runs the local provider in the background for the rest of a recipe's shell, and stops it (SIGTERM: its calls
+# are closed) when that shell ends, however: Ctrl-C, the web server exiting, an error.
+START_LOCAL = $(BIN)/python -m speech.local & local=$$!; trap 'kill $$local 2>/dev/null; wait $$local' EXIT INT TERM
 
 # The scale-out configuration: PostgreSQL and Redis (both run on the development machines).
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/speech_gateway
 SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run serve test test-scaleout bench lint schema system-deps install install-dev clean
+.PHONY: run serve serve-local test test-scaleout bench lint schema system-deps install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,17 +46,22 @@ run: install
 	@mkdir -p staticfiles
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	$(BIN)/python manage.py bootstrap
-	@echo "Serving http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@echo "Serving http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/), local provider $(LOCAL_REALTIME_URL)"
+	@$(START_LOCAL); $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Production server: granian's WSGI workers (config/serve.py), static files collected and served by
 # WhiteNoise, metrics added up across workers. DATABASE_URL, REDIS_URL, VAULT_ADDR, ... from the environment.
 serve: install
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	STATIC_FROM_SOURCE=false $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@if [ "$(SERVE_LOCAL)" = true ]; then $(START_LOCAL); fi; \
 	STATIC_FROM_SOURCE=false SPEECH_AUDIT_ASYNC=$${SPEECH_AUDIT_ASYNC:-true} \
 	  PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/var/prometheus} \
 	  BIND=$${BIND:-$(HOST):$(PORT)} $(BIN)/python -m config.serve
+
+# The local provider alone, as its own service (docs/deployment.md).
+serve-local: install
+	$(BIN)/python -m speech.local
 
 test: install-dev system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

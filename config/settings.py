@@ -5,11 +5,14 @@ embedded defaults serve: SQLite, local-memory cache, environment secrets and the
 built-in local provider.
 """
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+
+from speech.local.conf import master_key_load
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -166,15 +169,12 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if SECURE_
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = SECURE_SSL
 if env.str("SECURE_PROXY_SSL_HEADER", default=""):
     SECURE_PROXY_SSL_HEADER = (env.str("SECURE_PROXY_SSL_HEADER"), "https")
-# The local provider's endpoints take bearer tokens, never cookies, and the gateway reaches them over
-# http:// on loopback (LOCAL_REALTIME_URL): a redirect there only breaks every local mint.
-SECURE_REDIRECT_EXEMPT = [r"^local-realtime/"]
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Pages load only this site's own scripts and styles; the chat page adds its provider to connect-src.
 CONTENT_SECURITY_POLICY = {
     # JSON and SDP answers are not documents: no policy header for them.
-    "EXCLUDE_URL_PREFIXES": ["/api/v1/", "/realtime_session", "/local-realtime/", "/healthz", "/readyz", "/metrics"],
+    "EXCLUDE_URL_PREFIXES": ["/api/v1/", "/realtime_session", "/healthz", "/readyz", "/metrics"],
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
@@ -312,21 +312,11 @@ SPEECH_PROVIDER_CALLS = env.int("SPEECH_PROVIDER_CALLS", default=max(1, _WEB_THR
 SPEECH_NEGOTIATION_TIMEOUT_MS = env.int("SPEECH_NEGOTIATION_TIMEOUT_MS", default=10000)
 SPEECH_NEGOTIATION_ATTEMPTS = env.int("SPEECH_NEGOTIATION_ATTEMPTS", default=3)
 
-# The built-in local provider (speech.local): where the gateway mints its secrets, and its limits.
-LOCAL_REALTIME_URL = env.str("LOCAL_REALTIME_URL", default="http://127.0.0.1:8000/local-realtime/v1")
-LOCAL_REALTIME_API_KEY = env.str("LOCAL_REALTIME_API_KEY", default="")
-LOCAL_REALTIME_MAX_CALLS = env.int("LOCAL_REALTIME_MAX_CALLS", default=8)
-# Calls, and requests per period, of one account (a tenant's key) in one local-provider process.
-LOCAL_REALTIME_MAX_CALLS_PER_ACCOUNT = env.int("LOCAL_REALTIME_MAX_CALLS_PER_ACCOUNT", default=4)
-LOCAL_REALTIME_RATE_CLIENT_SECRETS = env.str("LOCAL_REALTIME_RATE_CLIENT_SECRETS", default="60/m")
-LOCAL_REALTIME_RATE_CALLS = env.str("LOCAL_REALTIME_RATE_CALLS", default="30/m")
-LOCAL_REALTIME_RATE_HANGUPS = env.str("LOCAL_REALTIME_RATE_HANGUPS", default="60/m")
-LOCAL_REALTIME_MAX_CALL_SECONDS = env.int("LOCAL_REALTIME_MAX_CALL_SECONDS", default=900)
-LOCAL_REALTIME_IDLE_SECONDS = env.int("LOCAL_REALTIME_IDLE_SECONDS", default=300)
-# No audio packets for this long means the page is gone (closed tab, lost network).
-LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS = env.float("LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS", default=5.0)
-# A pause before answering each SDP offer, to exercise the chat page's timeout path.
-LOCAL_REALTIME_ANSWER_DELAY_SECONDS = env.float("LOCAL_REALTIME_ANSWER_DELAY_SECONDS", default=0.0)
+# The built-in local provider: a service of its own (`python -m speech.local`, which reads its limits from
+# the environment itself); the gateway reaches it here, with tenant keys derived from the shared master key
+# (LOCAL_REALTIME_API_KEY, else the one both processes keep in var/local_realtime_key).
+LOCAL_REALTIME_URL = env.str("LOCAL_REALTIME_URL", default="http://127.0.0.1:8001/v1")
+LOCAL_REALTIME_API_KEY = master_key_load(os.environ, path=VAR_DIR / "local_realtime_key")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 # LOG_FORMAT=json: one JSON object per line (python-json-logger), with the request id and the

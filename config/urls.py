@@ -19,7 +19,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", docs_csp(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
-    path("local-realtime/", include("speech.local.urls")),
     path("", include("speech.urls")),
 ]
 

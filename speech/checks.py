@@ -41,25 +41,3 @@ def check_allowed_endpoint_hosts(app_configs=None, **kwargs):
         for entry in settings.SPEECH_ALLOWED_ENDPOINT_HOSTS
         if not host_entry_valid(entry)
     ]
-
-
-LOCAL_RATES = ("LOCAL_REALTIME_RATE_CLIENT_SECRETS", "LOCAL_REALTIME_RATE_CALLS", "LOCAL_REALTIME_RATE_HANGUPS")
-
-
-@register()
-def check_local_rates(app_configs=None, **kwargs):
-    problems = []
-    for name in LOCAL_RATES:
-        rate = getattr(settings, name)
-        try:
-            if rate:
-                RATE_FORMAT(rate)
-        except ValidationError:
-            problems.append(
-                Error(
-                    f"{name} {rate!r} is not a rate.",
-                    hint='Give a count per period such as "30/m", "5/10s" or "1000/d", or "" for no limit.',
-                    id="speech.E003",
-                )
-            )
-    return problems

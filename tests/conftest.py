@@ -8,7 +8,6 @@ from django.core.cache import cache
 from settings_admin.models import Membership, SpeechSettings, Tenant
 from settings_admin.secrets import credentials
 from settings_admin.selectors import settings_local_clear
-from speech.local.views import local_state_clear
 from tests.openai_shapes import assert_mint_body, mint_answer
 
 OPENAI_MINT_URL = "https://api.openai.com/v1/realtime/client_secrets"
@@ -16,7 +15,7 @@ SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 
 
 def _forget_cached_settings():
-    for clear in (cache.clear, settings_local_clear, credentials.clear, local_state_clear):
+    for clear in (cache.clear, settings_local_clear, credentials.clear):
         clear()
 
 
@@ -50,6 +49,42 @@ def _no_login_lockouts(request):
     axes_reset()
     yield
     axes_reset()
+
+
+@pytest.fixture(scope="session")
+def local_services():
+    """Starts local provider services (real processes) on demand, one per set of settings, for the session."""
+    import secrets
+
+    from tests.servers import start_local_service
+
+    api_key = "sk-local-test-" + secrets.token_hex(16)
+    started = {}
+
+    def local_service(label="", **settings):
+        """The service with these settings (LOCAL_REALTIME_* names); a label gives a caller one of its own."""
+        key = (label, *sorted(settings.items()))
+        if key not in started:
+            started[key] = start_local_service(api_key=api_key, **settings)
+        return started[key]
+
+    yield local_service
+    for service in started.values():
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def local_service(local_services):
+    """The local provider's service the tests share: generous limits, no rate limits."""
+    return local_services()
+
+
+@pytest.fixture
+def local_provider(local_service, settings):
+    """The gateway (this test process) reaching the shared local service."""
+    settings.LOCAL_REALTIME_URL = local_service.v1
+    settings.LOCAL_REALTIME_API_KEY = local_service.api_key
+    return local_service
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ def mint(port, raw_key):
     )
 
 
-def test_a_revoked_key_and_a_new_voice_reach_two_running_servers_at_once(tmp_path):
+def test_a_revoked_key_and_a_new_voice_reach_two_running_servers_at_once(tmp_path, local_service):
     ports = [free_port(), free_port()]
     env = {
         "PATH": "/usr/bin:/bin",
@@ -43,13 +43,11 @@ def test_a_revoked_key_and_a_new_voice_reach_two_running_servers_at_once(tmp_pat
         "SECRET_KEY": "shared-secret-key-of-both-servers-0123456789abcdef",
         # Caches that outlive the test: only the invalidation can make a server read again.
         "SPEECH_SETTINGS_CACHE_SECONDS": "3600",
+        **local_service.gateway_env,
     }
     manage(env, "migrate", "--noinput")  # the default tenant, on the built-in local provider
     raw_key = manage(env, "shell", "-c", MAKE_KEY).strip().splitlines()[-1]
-    servers = [
-        start_server({**env, "LOCAL_REALTIME_URL": f"http://127.0.0.1:{port}/local-realtime/v1"}, port)
-        for port in ports
-    ]
+    servers = [start_server(env, port) for port in ports]
     try:
         # Both servers have read the key and the settings into their caches.
         assert [mint(port, raw_key).json()["voice"] for port in ports] == ["verse", "verse"]
@@ -68,7 +66,7 @@ def test_a_revoked_key_and_a_new_voice_reach_two_running_servers_at_once(tmp_pat
             server.wait(10)
 
 
-def test_a_revoked_key_is_refused_by_every_worker_of_the_production_server(tmp_path):
+def test_a_revoked_key_is_refused_by_every_worker_of_the_production_server(tmp_path, local_service):
     from concurrent.futures import ThreadPoolExecutor
 
     port = free_port()
@@ -76,14 +74,13 @@ def test_a_revoked_key_is_refused_by_every_worker_of_the_production_server(tmp_p
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "SECRET_KEY": "production-test-secret-key-0123456789abcdefghijkl",
-        "LOCAL_REALTIME_URL": f"http://127.0.0.1:{port}/local-realtime/v1",
+        **local_service.gateway_env,  # its service has no rate limits: up to 400 mints in a few seconds
         "STATIC_FROM_SOURCE": "false",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
         "BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
         "WEB_THREADS": "16",
         "SPEECH_PROVIDER_CALLS_PER_TENANT": "8",  # the eight mints sent at once
-        "LOCAL_REALTIME_RATE_CLIENT_SECRETS": "",  # up to 400 mints in a few seconds
         "ACCESS_LOG": "false",
         "SPEECH_SETTINGS_CACHE_SECONDS": "3600",
     }

@@ -24,18 +24,17 @@ print(TenantAPIKey.objects.create_key(name="ops", tenant=tenant)[1])
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, local_service):
     port = free_port()
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "SECRET_KEY": "production-test-secret-key-0123456789abcdefghijkl",
-        "LOCAL_REALTIME_URL": f"http://127.0.0.1:{port}/local-realtime/v1",
+        **local_service.gateway_env,
         "STATIC_FROM_SOURCE": "false",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
         "BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
-        # Each local-provider session holds two threads (the session, and its mint over HTTP to this server).
         "WEB_THREADS": "16",
         # The test sends 8 mints of one tenant at once (the default would be a quarter of WEB_THREADS).
         "SPEECH_PROVIDER_CALLS_PER_TENANT": "8",

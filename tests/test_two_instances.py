@@ -16,7 +16,7 @@ print(TenantAPIKey.objects.create_key(name="bench", tenant=tenant)[1])
 """
 
 
-def test_two_instances_sharing_redis_enforce_one_rate_limit(tmp_path):
+def test_two_instances_sharing_redis_enforce_one_rate_limit(tmp_path, local_service):
     require_redis(REDIS_URL)
     redis.Redis.from_url(REDIS_URL).flushdb()
     ports = [free_port(), free_port()]
@@ -25,7 +25,7 @@ def test_two_instances_sharing_redis_enforce_one_rate_limit(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
         "REDIS_URL": REDIS_URL,
         "SECRET_KEY": "shared-secret-key-of-both-instances-0123456789abcdef",
-        "LOCAL_REALTIME_URL": f"http://127.0.0.1:{ports[0]}/local-realtime/v1",
+        **local_service.gateway_env,
     }
     manage(env, "migrate", "--noinput")
     raw_key = manage(env, "shell", "-c", MAKE_KEY).strip().splitlines()[-1]

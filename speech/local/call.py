@@ -17,8 +17,10 @@ logger = logging.getLogger(__name__)
 PUSH_TO_TALK_MAX_SECONDS = 30
 # What one call's client may send: events larger than this are refused, and more than EVENTS_PER_SECOND
 # (with bursts up to EVENT_BURST) answer rate_limit_exceeded instead of work.
-MAX_EVENT_BYTES = 64 * 1024
-EVENTS_PER_SECOND, EVENT_BURST = 20, 100
+# A plain WebSocket session streams its audio as events (input_audio_buffer.append, commonly 20-100 ms
+# each): room for that, and for a few seconds of base64 PCM16 in one event.
+MAX_EVENT_BYTES = 256 * 1024
+EVENTS_PER_SECOND, EVENT_BURST = 100, 200
 # A call whose page sends no audio track this long after it was answered holds a slot for nothing.
 FIRST_MEDIA_SECONDS = 15
 
@@ -27,14 +29,28 @@ class EchoCall:
     """Listens on the incoming track, detects turns, and answers on the outgoing track and data channel."""
 
     def __init__(
-        self, *, call_id, pc, session, max_seconds, idle_seconds, media_timeout, on_closed, account, secret_id=None
+        self,
+        *,
+        call_id,
+        pc,
+        session,
+        max_seconds,
+        idle_seconds,
+        media_timeout,
+        on_closed,
+        account,
+        secret_id=None,
+        output=None,
     ):
         self.id = call_id
         self.account = account  # whose call slot it takes, and who may hang it up
         self.secret_id = secret_id  # the client secret that opened it (None: the account's server key)
-        self.pc = pc
+        self.pc = pc  # None: a WebSocket session, whose audio comes in through hear() and goes out via `output`
         self.session = session
-        self.reply = ReplyTrack()
+        self.reply = output or ReplyTrack()
+        # Callables given every server event, besides the data channel: sideband and WebSocket sessions.
+        self.listeners = []
+        self.ended = asyncio.Event()
         self.vad = VoiceActivityDetector.for_turn_detection(self.turn_detection)
         self.channel = None
         self.tasks = set()
@@ -49,11 +65,12 @@ class EchoCall:
         self._push_to_talk_samples = 0
         self._pending_input = None  # ("audio", samples) or ("text", str), for response.create
         self._responding = False  # one response at a time, as OpenAI's conversations
-        self._media_seen = False
+        self._media_seen = pc is None  # a WebSocket session's audio comes in as events
         self._event_rate = EventRate(per_second=EVENTS_PER_SECOND, burst=EVENT_BURST)
-        pc.on("datachannel", self._on_datachannel)
-        pc.on("track", self._on_track)
-        pc.on("connectionstatechange", self._on_connection_state)
+        if pc is not None:
+            pc.on("datachannel", self._on_datachannel)
+            pc.on("track", self._on_track)
+            pc.on("connectionstatechange", self._on_connection_state)
         self.spawn(self._watchdog())
 
     # --- plumbing -----------------------------------------------------------------
@@ -72,6 +89,12 @@ class EchoCall:
     def send(self, event):
         if self.channel is not None and self.channel.readyState == "open":
             self.channel.send(json.dumps(event))
+        for listener in list(self.listeners):
+            listener(event)
+
+    def receive(self, raw):
+        """A client event, from the data channel or a WebSocket."""
+        self._on_message(raw)
 
     @property
     def voice(self):
@@ -94,8 +117,10 @@ class EchoCall:
         for task in list(self.tasks):
             if task is not current:
                 task.cancel()
-        await self.pc.close()
+        if self.pc is not None:
+            await self.pc.close()
         self._on_closed(self)
+        self.ended.set()
         logger.info("local call %s closed", self.id)
 
     async def _on_connection_state(self):
@@ -140,20 +165,23 @@ class EchoCall:
                 logger.info("local call %s: no media for %s s, closing", self.id, self.media_timeout)
                 self.spawn(self.close())
                 return
-            samples = to_mono(frame)
-            if self.turn_detection is None:
-                if self._push_to_talk_samples < PUSH_TO_TALK_MAX_SECONDS * SAMPLE_RATE:
-                    self._push_to_talk_audio.append(samples)
-                    self._push_to_talk_samples += len(samples)
-                continue
-            if self.reply.playing:
-                # Half duplex: it does not listen while it answers, or it would echo its own echo.
-                continue
-            outcome = self.vad.feed(samples)
-            if outcome == "started":
-                self._speech_started()
-            elif outcome == "stopped":
-                self._speech_stopped()
+            self.hear(to_mono(frame))
+
+    def hear(self, samples):
+        """20 ms of the caller's audio, mono int16 at 48 kHz: from the WebRTC track, or a WebSocket's appends."""
+        if self.turn_detection is None:
+            if self._push_to_talk_samples < PUSH_TO_TALK_MAX_SECONDS * SAMPLE_RATE:
+                self._push_to_talk_audio.append(samples)
+                self._push_to_talk_samples += len(samples)
+            return
+        if self.reply.playing:
+            # Half duplex: it does not listen while it answers, or it would echo its own echo.
+            return
+        outcome = self.vad.feed(samples)
+        if outcome == "started":
+            self._speech_started()
+        elif outcome == "stopped":
+            self._speech_stopped()
 
     def _speech_started(self):
         self.last_activity = time.monotonic()

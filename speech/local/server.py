@@ -1,15 +1,13 @@
-"""The local peer's event loop: one long-lived asyncio loop in a background thread, shared by all calls.
+"""The local provider's calls: WebRTC peer connections (aiortc) and WebSocket sessions, on the service's loop.
 
-Started on first use, so it works under runserver and make serve's threaded workers alike.
+Every method runs on the service's asyncio loop (speech/local/app.py); nothing here is thread-safe.
 """
 
 import asyncio
 import gc
 import logging
-import threading
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from django.conf import settings
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from .call import EchoCall
 from .events import new_id
@@ -25,56 +23,68 @@ class InvalidOffer(Exception):
     pass
 
 
+def rtc_configuration(config):
+    """No STUN server unless one is configured: aiortc's default asks a public one (stun.l.google.com)."""
+    return RTCConfiguration(iceServers=[RTCIceServer(config.stun)] if config.stun else [])
+
+
+def sdp_candidates_keep(sdp, addresses):
+    """The SDP with only the ICE candidates on `addresses` (all of them when empty).
+
+    aiortc gathers a host candidate on every interface and has no public switch for which; the answer is
+    what the browser learns, so it offers only the configured ones.
+    """
+    if not addresses:
+        return sdp
+    allowed = set(addresses)
+    lines = []
+    for line in sdp.split("\r\n"):
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) > 4 and fields[4] not in allowed:
+                continue
+        lines.append(line)
+    return "\r\n".join(lines)
+
+
 class LocalRealtimeServer:
-    def __init__(self):
-        self._loop = None
-        self._lock = threading.Lock()
+    def __init__(self, config):
+        self.config = config
         self.calls = {}
 
-    @property
-    def loop(self):
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="local-realtime-peer", daemon=True)
-                thread.start()
-                self._loop = loop
-        return self._loop
-
-    def run(self, coroutine, timeout=30):
-        """Run `coroutine` on the peer's loop from any thread and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def answer(self, *, offer_sdp, session, account, secret_id=None):
-        """Answer a browser's SDP offer for `account` (opened with the client secret `secret_id`, or with the
-        account's server key when None); returns (call_id, answer_sdp)."""
-        delay = settings.LOCAL_REALTIME_ANSWER_DELAY_SECONDS
-        limits = (settings.LOCAL_REALTIME_MAX_CALLS, settings.LOCAL_REALTIME_MAX_CALLS_PER_ACCOUNT)
-        return self.run(self._answer(offer_sdp, session, account, secret_id, limits, delay), timeout=delay + 30)
-
-    async def _answer(self, offer_sdp, session, account, secret_id, limits, delay):
-        max_calls, max_per_account = limits
-        if len(self.calls) >= max_calls:
+    def _slot_take(self, account):
+        if len(self.calls) >= self.config.max_calls:
             raise CallLimitReached("Too many concurrent calls on the local provider.")
-        if sum(call.account == account for call in self.calls.values()) >= max_per_account:
+        if sum(call.account == account for call in self.calls.values()) >= self.config.max_calls_per_account:
             raise CallLimitReached("Too many concurrent calls for this account on the local provider.")
-        pc = RTCPeerConnection()
+
+    def _call(self, *, pc, session, account, secret_id, output=None):
+        config = self.config
         call = EchoCall(
             call_id=new_id("rtc"),
             pc=pc,
             session=session,
             account=account,
             secret_id=secret_id,
-            max_seconds=settings.LOCAL_REALTIME_MAX_CALL_SECONDS,
-            idle_seconds=settings.LOCAL_REALTIME_IDLE_SECONDS,
-            media_timeout=settings.LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS,
+            max_seconds=config.max_call_seconds,
+            idle_seconds=config.idle_seconds,
+            media_timeout=config.media_timeout_seconds,
             on_closed=lambda closed: self.calls.pop(closed.id, None),
+            output=output,
         )
         # The slot is taken before the first await, so offers answered at the same time cannot overrun it.
         self.calls[call.id] = call
+        return call
+
+    async def answer(self, *, offer_sdp, session, account, secret_id=None):
+        """Answer a browser's SDP offer for `account` (opened with the client secret `secret_id`, or with the
+        account's server key when None); returns (call_id, answer_sdp)."""
+        self._slot_take(account)
+        pc = RTCPeerConnection(rtc_configuration(self.config))
+        call = self._call(pc=pc, session=session, account=account, secret_id=secret_id)
         try:
-            if delay:
-                await asyncio.sleep(delay)
+            if self.config.answer_delay_seconds:
+                await asyncio.sleep(self.config.answer_delay_seconds)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             # The track goes in after the offer and before the answer, so the answer is sendrecv.
             pc.addTrack(call.reply)
@@ -83,43 +93,39 @@ class LocalRealtimeServer:
             await call.close()
             raise InvalidOffer(str(exc)) from None
         logger.info("local call %s answered for account %s (%d open)", call.id, account, len(self.calls))
-        return call.id, pc.localDescription.sdp
+        return call.id, sdp_candidates_keep(pc.localDescription.sdp, self.config.ice_addresses)
 
-    def hang_up(self, call_id, *, account, secret_id=None):
-        """Close a call for its owner: the client secret that opened it, or its account's server key
-        (secret_id None). False when there is no such call for this caller, so others learn nothing."""
+    def websocket_call(self, *, session, account, secret_id, output):
+        """A call without WebRTC: audio comes in through call.hear(), goes out through `output`."""
+        self._slot_take(account)
+        call = self._call(pc=None, session=session, account=account, secret_id=secret_id, output=output)
+        logger.info("local WebSocket session %s opened for account %s (%d open)", call.id, account, len(self.calls))
+        return call
 
-        async def hang_up():
-            call = self.calls.get(call_id)
-            if call is None or call.account != account or (secret_id is not None and call.secret_id != secret_id):
-                return False
-            await call.close()
-            return True
+    def call_for(self, call_id, *, account, secret_id=None):
+        """The call for its owner: the client secret that opened it, or its account's server key (secret_id
+        None). None when there is no such call for this caller, so others learn nothing."""
+        call = self.calls.get(call_id)
+        if call is None or call.account != account or (secret_id is not None and call.secret_id != secret_id):
+            return None
+        return call
 
-        return self.run(hang_up())
+    async def hang_up(self, call_id, *, account, secret_id=None):
+        call = self.call_for(call_id, account=account, secret_id=secret_id)
+        if call is None:
+            return False
+        await call.close()
+        return True
 
-    def close_all(self):
-        async def close_all():
-            await asyncio.gather(*(call.close() for call in list(self.calls.values())))
-
-        if self._loop is not None:
-            self.run(close_all())
+    async def close_all(self):
+        await asyncio.gather(*(call.close() for call in list(self.calls.values())))
 
     def counts(self):
-        """Open calls, tasks on the loop and threads in the process: what must not grow."""
-
-        async def count():
-            gc.collect()  # count live peer connections, not garbage
-            return {
-                "calls": len(self.calls),
-                "tasks": len(asyncio.all_tasks()) - 1,
-                # type(), not isinstance(): the latter dereferences weak proxies, which may be dead.
-                "peer_connections": sum(type(o) is RTCPeerConnection for o in gc.get_objects()),
-            }
-
-        counts = self.run(count())
-        counts["threads"] = threading.active_count()
-        return counts
-
-
-server = LocalRealtimeServer()
+        """Open calls, tasks on the loop and live peer connections: what must not grow."""
+        gc.collect()  # count live peer connections, not garbage
+        return {
+            "calls": len(self.calls),
+            "tasks": len(asyncio.all_tasks()),
+            # type(), not isinstance(): the latter dereferences weak proxies, which may be dead.
+            "peer_connections": sum(type(o) is RTCPeerConnection for o in gc.get_objects()),
+        }

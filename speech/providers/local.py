@@ -1,23 +1,20 @@
-"""The built-in local provider (speech.local), reached over HTTP like any other provider."""
+"""The built-in local provider: a service of its own (`python -m speech.local`), reached over HTTP like any
+other provider, at LOCAL_REALTIME_URL."""
 
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.utils.crypto import salted_hmac
 
+from ..local import LOCAL_MODEL
 from ..local.accounts import account_key, reference_account
 from .base import NoOptions
 from .openai_realtime import MINT_PATH, OPENAI_VOICES, OpenAIRealtimeProvider
 
-LOCAL_MODEL = "local-echo"
-
 
 def local_api_key():
-    """The local provider's master key (the operator's account): LOCAL_REALTIME_API_KEY, else one derived
-    from SECRET_KEY."""
-    return getattr(settings, "LOCAL_REALTIME_API_KEY", "") or (
-        "sk-local-" + salted_hmac("speech.local.api-key", "local-realtime").hexdigest()[:32]
-    )
+    """The local provider's master key (the operator's account), shared with the service: LOCAL_REALTIME_API_KEY,
+    else the one kept in var/local_realtime_key (speech.local.conf.master_key_load)."""
+    return settings.LOCAL_REALTIME_API_KEY
 
 
 def local_account_key(*, reference):

@@ -41,10 +41,17 @@ def browser():
 
 
 @pytest.fixture
-def served(live_server, settings, transactional_db, django_user_model):
+def local_peer(local_services, settings):
+    """The local provider's service (a process of its own) the browser tests talk to, and the gateway uses."""
+    service = local_services(label="e2e")
+    settings.LOCAL_REALTIME_URL = service.v1
+    settings.LOCAL_REALTIME_API_KEY = service.api_key
+    return service
+
+
+@pytest.fixture
+def served(live_server, local_peer, settings, transactional_db, django_user_model):
     """The project on a free local port, its default tenant on the local provider, and a member."""
-    settings.LOCAL_REALTIME_URL = f"{live_server.url}/local-realtime/v1"
-    settings.LOCAL_REALTIME_ANSWER_DELAY_SECONDS = 0
     tenant, _ = Tenant.objects.get_or_create(slug="default", defaults={"name": "Default"})
     SpeechSettings.objects.update_or_create(
         tenant=tenant, defaults={"provider": "local", "model": "local-echo", "voice": "verse", "endpoint": ""}
@@ -53,9 +60,8 @@ def served(live_server, settings, transactional_db, django_user_model):
     Membership.objects.create(user=bob, tenant=tenant)
     ARTIFACTS.mkdir(exist_ok=True)
     yield live_server
-    from speech.local.server import server
-
-    server.close_all()  # each test starts with no calls open
+    # Each test starts with no calls open: the pages are closed by now, and the peer notices.
+    local_peer.wait_calls(0, seconds=10)
 
 
 class ChatPage:

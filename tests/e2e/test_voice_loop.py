@@ -102,25 +102,31 @@ def test_a_session_failure_shows_the_realtime_session_error_toast(chat, monkeypa
     assert page.is_visible("#connect")
 
 
-def test_a_negotiation_timeout_is_retried_with_a_fresh_session(chat, settings):
+def test_a_negotiation_timeout_is_retried_with_a_fresh_session(chat, settings, local_peer):
+    from tests.servers import OfferDelayProxy
+
     settings.SPEECH_NEGOTIATION_TIMEOUT_MS = 1500
-    settings.LOCAL_REALTIME_ANSWER_DELAY_SECONDS = 4
-    page = chat.page
-    sessions = []
-    page.on("response", lambda r: r.url.endswith("/realtime_session") and sessions.append(r.status))
-    chat.log_in()
-    with page.expect_console_message(lambda m: "timed out; retrying" in m.text, timeout=10000):
-        page.click("#connect")
-    settings.LOCAL_REALTIME_ANSWER_DELAY_SECONDS = 0  # for the retry, which waits out a backoff first
-    chat.wait_connected(timeout=20000)
+    proxy = OfferDelayProxy(local_peer.port, delay=4)  # a slow provider, until the retry
+    settings.LOCAL_REALTIME_URL = f"{proxy.url}/v1"
+    try:
+        page = chat.page
+        sessions = []
+        page.on("response", lambda r: r.url.endswith("/realtime_session") and sessions.append(r.status))
+        chat.log_in()
+        with page.expect_console_message(lambda m: "timed out; retrying" in m.text, timeout=10000):
+            page.click("#connect")
+        proxy.delay = 0  # for the retry, which waits out a backoff first
+        chat.wait_connected(timeout=20000)
+    finally:
+        proxy.close()
     assert sessions == [200, 200]
     assert chat.logged("negotiation attempt 1 timed out; retrying with a fresh session")
 
 
-def test_negotiation_that_keeps_timing_out_ends_in_a_toast(chat, settings):
+def test_negotiation_that_keeps_timing_out_ends_in_a_toast(chat, settings, local_services):
     settings.SPEECH_NEGOTIATION_TIMEOUT_MS = 800
     settings.SPEECH_NEGOTIATION_ATTEMPTS = 2
-    settings.LOCAL_REALTIME_ANSWER_DELAY_SECONDS = 2
+    settings.LOCAL_REALTIME_URL = local_services(LOCAL_REALTIME_ANSWER_DELAY_SECONDS=2).v1
     page = chat.page
     chat.log_in()
     page.click("#connect")
@@ -182,9 +188,7 @@ def test_the_client_secret_is_not_reachable_from_the_page(chat):
     assert not chat.logged(secret)
 
 
-def test_hang_up_stops_the_microphone_and_the_page_can_connect_again(open_chat):
-    from speech.local.server import server
-
+def test_hang_up_stops_the_microphone_and_the_page_can_connect_again(open_chat, local_peer):
     chat = open_chat(RECORD_MICROPHONES)
     page = chat.page
     chat.log_in()
@@ -193,19 +197,14 @@ def test_hang_up_stops_the_microphone_and_the_page_can_connect_again(open_chat):
     page.click("#hangup")
     page.wait_for_selector("#status[data-state=idle]")
     assert page.evaluate("() => window.__microphones.every(s => s.getTracks().every(t => t.readyState === 'ended'))")
-    deadline = time.monotonic() + 5
-    while server.calls and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not server.calls, "the peer should notice the hang-up"
+    assert local_peer.wait_calls(0, seconds=5) == 0, "the peer should notice the hang-up"
     page.click("#connect")
     chat.wait_connected()
     assert page.evaluate("() => window.__microphones.length") == 2
 
 
-def test_ten_connects_in_a_row_each_reach_connected_and_hang_up_to_idle(open_chat):
+def test_ten_connects_in_a_row_each_reach_connected_and_hang_up_to_idle(open_chat, local_peer):
     """Connecting again and again works every time and leaks nothing (the timing is the benchmark's job)."""
-    from speech.local.server import server
-
     chat = open_chat(RECORD_MICROPHONES)
     page = chat.page
     chat.log_in()
@@ -217,19 +216,15 @@ def test_ten_connects_in_a_row_each_reach_connected_and_hang_up_to_idle(open_cha
         assert page.is_visible("#connect") and page.is_hidden("#hangup"), f"run {run}"
         assert page.evaluate("() => window.__microphones.length") == run
         assert page.evaluate(ALL_MICROPHONES_STOPPED), f"run {run}"
-    deadline = time.monotonic() + 5
-    while server.calls and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not server.calls, "every hang-up should end its call at the peer"
+    assert local_peer.wait_calls(0, seconds=5) == 0, "every hang-up should end its call at the peer"
     assert page.locator(".toast").count() == 0
     assert not chat.logged("PAGEERROR")
 
 
-def test_muting_keeps_the_call_up(chat, settings):
+def test_muting_keeps_the_call_up(chat, settings, local_services):
     """A muted track still sends (silent) audio, so the peer must not take it for a closed page."""
-    from speech.local.server import server
-
-    settings.LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS = 1
+    peer = local_services(LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS=1)
+    settings.LOCAL_REALTIME_URL = peer.v1
     page = chat.page
     chat.log_in()
     page.click("#connect")
@@ -238,7 +233,7 @@ def test_muting_keeps_the_call_up(chat, settings):
     assert page.get_attribute("#mute", "aria-pressed") == "true"
     time.sleep(2.5)
     assert chat.status() == "connected"
-    assert len(server.calls) == 1
+    assert peer.open_calls() == 1
     page.click("#mute")
     assert page.text_content("#mute") == "Mute"
 

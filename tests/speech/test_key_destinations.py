@@ -185,12 +185,12 @@ def test_the_operator_allows_exactly_the_host_and_port_it_lists(settings, attack
 
 def test_the_local_provider_is_reached_only_where_the_operator_runs_it(settings):
     provider = registry.get("local")
-    settings.LOCAL_REALTIME_URL = "http://127.0.0.1:8000/local-realtime/v1"
-    assert provider.endpoint_problem("http://127.0.0.1:8000/local-realtime/v1/realtime/client_secrets") is None
-    assert provider.endpoint_problem("http://127.0.0.1:6379/local-realtime/v1/realtime/client_secrets") is not None
+    settings.LOCAL_REALTIME_URL = "http://127.0.0.1:8001/v1"
+    assert provider.endpoint_problem("http://127.0.0.1:8001/v1/realtime/client_secrets") is None
+    assert provider.endpoint_problem("http://127.0.0.1:6379/v1/realtime/client_secrets") is not None
     # The operator's allow-list (for OpenAI-compatible hosts) does not carry a tenant's local key elsewhere.
     settings.SPEECH_ALLOWED_ENDPOINT_HOSTS = ["127.0.0.1", "compatible.example"]
-    assert provider.endpoint_problem("http://127.0.0.1:6379/local-realtime/v1/realtime/client_secrets") is not None
+    assert provider.endpoint_problem("http://127.0.0.1:6379/v1/realtime/client_secrets") is not None
     assert provider.endpoint_problem("https://compatible.example/v1/realtime/client_secrets") is not None
 
 

@@ -120,13 +120,13 @@ CASES = {
     ),
     "local": Case(
         "local",
-        "http://127.0.0.1:8000/local-realtime/v1/realtime/client_secrets",
-        "http://127.0.0.1:8000/local-realtime/v1/realtime/client_secrets",
-        "http://127.0.0.1:8000/local-realtime/v1/realtime/calls",
+        "http://127.0.0.1:8001/v1/realtime/client_secrets",
+        "http://127.0.0.1:8001/v1/realtime/client_secrets",
+        "http://127.0.0.1:8001/v1/realtime/calls",
         ("Authorization", f"Bearer {KEY}"),
         ga_body,
         mint_answer(value="ek_local_x"),
-        calls_url="http://127.0.0.1:8000/local-realtime/v1/realtime/calls",
+        calls_url="http://127.0.0.1:8001/v1/realtime/calls",
     ),
 }
 

@@ -44,9 +44,9 @@ class RtcClient:
         """Negotiate through `post_offer(sdp, secret) -> response`; wait for session.created."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
         response = await post_offer(self.pc.localDescription.sdp, secret)
-        assert response.status_code == 201, response.content
-        self.location = response["Location"]
-        answer = response.content.decode()
+        assert response.status_code == 201, response.text
+        self.location = response.headers["Location"]
+        answer = response.text
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         return await self.wait_for("session.created", timeout)
 

@@ -2,15 +2,12 @@
 
 import asyncio
 import re
-import threading
 from pathlib import Path
 
 import numpy as np
-from django.test import override_settings
 
 from speech.local.audio import tone
-from speech.local.server import server
-from tests.openai_shapes import assert_server_event
+from tests.openai_shapes import assert_server_event_strict
 from tests.speech.local.rtc_client import RtcClient, silence
 
 SESSION = {
@@ -24,23 +21,28 @@ def run(coroutine):
     return asyncio.run(asyncio.wait_for(coroutine, 60))
 
 
-async def calls_open_after_waiting(seconds=5):
-    """How many calls the peer still has once it had up to `seconds` to close them."""
-    for _ in range(int(seconds * 10)):
-        if not server.calls:
-            break
-        await asyncio.sleep(0.1)
-    return len(server.calls)
+async def calls_open_after_waiting(service, seconds=5):
+    """How many calls the service still has once it had up to `seconds` to close them."""
+    return await asyncio.to_thread(service.wait_calls, 0, seconds)
+
+
+def process_resources(service):
+    """Open file descriptors (sockets among them) and threads of the service's process."""
+    pid = service.process.pid
+    fds = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+    threads = int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                       if line.startswith("Threads:")).split()[1])  # fmt: skip
+    return fds, threads
 
 
 def utterance(seconds=0.8):
     return np.concatenate([silence(0.2), tone(seconds), silence(0.8)])
 
 
-def test_speech_is_detected_and_echoed_back_audibly(mint, post_offer):
+def test_speech_is_detected_and_echoed_back_audibly(caller):
     async def scenario():
         client = RtcClient()
-        created = await client.connect(post_offer, mint(SESSION))
+        created = await client.connect(caller.post_offer, caller.mint(SESSION))
         assert created["session"]["model"] == "local-echo"
         client.speak(utterance(0.8))
         started = await client.wait_for("input_audio_buffer.speech_started")
@@ -60,13 +62,13 @@ def test_speech_is_detected_and_echoed_back_audibly(mint, post_offer):
     assert done["response"]["status"] == "completed"
     assert client.loudest_dbfs > -30, "the echo should be audible"
     for event in client.received:
-        assert_server_event(event)
+        assert_server_event_strict(event)
 
 
-def test_a_typed_message_is_answered_with_speech_and_its_text(mint, post_offer):
+def test_a_typed_message_is_answered_with_speech_and_its_text(caller):
     async def scenario():
         client = RtcClient()
-        await client.connect(post_offer, mint(SESSION))
+        await client.connect(caller.post_offer, caller.mint(SESSION))
         client.send(
             {
                 "type": "conversation.item.create",
@@ -86,10 +88,10 @@ def test_a_typed_message_is_answered_with_speech_and_its_text(mint, post_offer):
     assert client.loudest_dbfs > -40, "the answer should be audible (speech, or a tone without espeak-ng)"
 
 
-def test_session_update_and_unknown_events(mint, post_offer):
+def test_session_update_and_unknown_events(caller):
     async def scenario():
         client = RtcClient()
-        await client.connect(post_offer, mint(SESSION))
+        await client.connect(caller.post_offer, caller.mint(SESSION))
         client.send({"type": "session.update", "session": {"type": "realtime", "instructions": "Be brief."}})
         updated = await client.wait_for("session.updated")
         client.send({"type": "no.such.event", "event_id": "evt_1"})
@@ -105,12 +107,12 @@ def test_session_update_and_unknown_events(mint, post_offer):
     assert malformed["error"]["code"] == "invalid_json"
 
 
-def test_push_to_talk_commits_on_request(mint, post_offer):
+def test_push_to_talk_commits_on_request(caller):
     session = {**SESSION, "audio": {"input": {"turn_detection": None}}}
 
     async def scenario():
         client = RtcClient()
-        await client.connect(post_offer, mint(session))
+        await client.connect(caller.post_offer, caller.mint(session))
         client.send({"type": "input_audio_buffer.clear"})
         await client.wait_for("input_audio_buffer.cleared")
         await client.speak(tone(0.5))
@@ -127,10 +129,10 @@ def test_push_to_talk_commits_on_request(mint, post_offer):
     assert not any(e["type"] == "input_audio_buffer.speech_started" for e in client.received)
 
 
-def test_an_answer_can_be_interrupted(mint, post_offer):
+def test_an_answer_can_be_interrupted(caller):
     async def scenario():
         client = RtcClient()
-        await client.connect(post_offer, mint(SESSION))
+        await client.connect(caller.post_offer, caller.mint(SESSION))
         client.send(
             {
                 "type": "conversation.item.create",
@@ -155,17 +157,18 @@ def test_an_answer_can_be_interrupted(mint, post_offer):
 
 
 def emitted_event_types():
-    """Every event type the local peer's code can send, read from its source."""
-    source = "\n".join(p.read_text() for p in Path("speech/local").glob("*.py"))
+    """Every event type the local peer's code can send over WebRTC, read from its source (the WebSocket
+    session's own audio events are checked in test_local_openai_sdk.py)."""
+    source = "\n".join(p.read_text() for p in Path("speech/local").glob("*.py") if p.name != "websocket.py")
     return set(re.findall(r'events\.event\(\s*"([a-z_.]+)"', source)) | {"error"}
 
 
-def test_every_event_type_it_can_send_is_an_openai_server_event(mint, post_offer):
+def test_every_event_type_it_can_send_is_an_openai_server_event(caller):
     """Drives every path of the peer and validates all it sends against openai.types.realtime."""
 
     async def scenario():
         client = RtcClient()
-        await client.connect(post_offer, mint(SESSION))
+        await client.connect(caller.post_offer, caller.mint(SESSION))
         client.speak(utterance(0.5))
         await client.wait_for("output_audio_buffer.stopped")
         client.send({"type": "session.update", "session": {"type": "realtime"}})
@@ -189,18 +192,19 @@ def test_every_event_type_it_can_send_is_an_openai_server_event(mint, post_offer
 
     client = run(scenario())
     for event in client.received:
-        assert_server_event(event)
+        assert_server_event_strict(event)
     assert {event["type"] for event in client.received} >= emitted_event_types()
 
 
-@override_settings(LOCAL_REALTIME_MAX_CALLS=1)
-def test_concurrent_calls_are_bounded(mint, post_offer):
+def test_concurrent_calls_are_bounded(limited):
+    caller = limited(LOCAL_REALTIME_MAX_CALLS=1)
+
     async def scenario():
         first = RtcClient()
-        await first.connect(post_offer, mint(SESSION))
+        await first.connect(caller.post_offer, caller.mint(SESSION))
         second = RtcClient()
         await second.pc.setLocalDescription(await second.pc.createOffer())
-        refused = await post_offer(second.pc.localDescription.sdp, mint(SESSION))
+        refused = await caller.post_offer(second.pc.localDescription.sdp, caller.mint(SESSION))
         await second.close()
         await first.close()
         return refused
@@ -210,61 +214,62 @@ def test_concurrent_calls_are_bounded(mint, post_offer):
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
 
 
-@override_settings(LOCAL_REALTIME_IDLE_SECONDS=1)
-def test_an_idle_call_is_closed(mint, post_offer):
+def test_an_idle_call_is_closed(limited):
+    caller = limited(LOCAL_REALTIME_IDLE_SECONDS=1)
+
     async def scenario():
         client = RtcClient()
-        await client.connect(post_offer, mint(SESSION))
-        open_calls = await calls_open_after_waiting()
+        await client.connect(caller.post_offer, caller.mint(SESSION))
+        open_calls = await calls_open_after_waiting(caller.service)
         await client.close()
         return open_calls
 
     assert run(scenario()) == 0
 
 
-@override_settings(LOCAL_REALTIME_MAX_CALL_SECONDS=1, LOCAL_REALTIME_IDLE_SECONDS=60)
-def test_a_call_is_closed_at_its_maximum_length(mint, post_offer):
+def test_a_call_is_closed_at_its_maximum_length(limited):
+    caller = limited(LOCAL_REALTIME_MAX_CALL_SECONDS=1, LOCAL_REALTIME_IDLE_SECONDS=60)
+
     async def scenario():
         client = RtcClient()
-        await client.connect(post_offer, mint(SESSION))
+        await client.connect(caller.post_offer, caller.mint(SESSION))
         client.speak(np.concatenate([tone(0.3), silence(0.4)] * 5))  # busy, not idle
-        open_calls = await calls_open_after_waiting()
+        open_calls = await calls_open_after_waiting(caller.service)
         await client.close()
         return open_calls
 
     assert run(scenario()) == 0
 
 
-@override_settings(LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS=0.5)
-def test_a_call_whose_media_stops_is_closed(mint, post_offer):
+def test_a_call_whose_media_stops_is_closed(limited):
     """A closed tab sends nothing more; the call must not wait for the idle timeout."""
+    caller = limited(LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS=0.5)
 
     async def scenario():
         client = RtcClient()
-        await client.connect(post_offer, mint(SESSION))
+        await client.connect(caller.post_offer, caller.mint(SESSION))
         client.microphone.stop()  # no more RTP, the peer connection itself stays up
-        open_calls = await calls_open_after_waiting()
+        open_calls = await calls_open_after_waiting(caller.service)
         await client.close()
         return open_calls
 
     assert run(scenario()) == 0
 
 
-def test_twenty_connect_hang_up_cycles_leave_nothing_behind(mint, post_offer):
+def test_twenty_connect_hang_up_cycles_leave_nothing_behind(limited):
+    caller = limited(LOCAL_REALTIME_MAX_CALLS=9)  # a service of its own: no other test's calls in its counts
+
     async def cycle():
         client = RtcClient()
-        await client.connect(post_offer, mint(SESSION))
+        await client.connect(caller.post_offer, caller.mint(SESSION))
         await client.close()
 
     run(cycle())
-    run(calls_open_after_waiting())
-    before = server.counts()
-    threads_before = threading.active_count()
+    run(calls_open_after_waiting(caller.service))
+    fds_before, threads_before = process_resources(caller.service)
     for _ in range(20):
         run(cycle())
-    run(calls_open_after_waiting())
-    after = server.counts()
-    assert after["calls"] == 0
-    assert after["tasks"] <= before["tasks"]
-    assert after["peer_connections"] <= before["peer_connections"]
-    assert threading.active_count() <= threads_before
+    assert run(calls_open_after_waiting(caller.service)) == 0
+    fds_after, threads_after = process_resources(caller.service)
+    assert fds_after <= fds_before
+    assert threads_after <= threads_before

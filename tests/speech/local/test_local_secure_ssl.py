@@ -1,5 +1,5 @@
-"""With SECURE_SSL=true (HTTPS redirects on), the gateway still reaches its local provider over http:// on
-loopback: a real server process mints a local session end to end, and the browser's offer is answered."""
+"""With SECURE_SSL=true (HTTPS redirects on), the gateway still reaches its local provider (a service of its own)
+over http:// on loopback: a real server process mints a local session end to end, and the offer is answered."""
 
 import asyncio
 import sys
@@ -19,14 +19,14 @@ print(TenantAPIKey.objects.create_key(name="tls", tenant=tenant)[1])
 """
 
 
-def test_a_local_session_is_minted_and_answered_with_secure_ssl_on(tmp_path):
+def test_a_local_session_is_minted_and_answered_with_secure_ssl_on(tmp_path, local_service):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "SECRET_KEY": "secure-ssl-test-secret-key-0123456789abcdefghijkl",
-        "LOCAL_REALTIME_URL": f"{base}/local-realtime/v1",
+        **local_service.gateway_env,
         "SECURE_SSL": "true",
         "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO",
     }
@@ -36,7 +36,7 @@ def test_a_local_session_is_minted_and_answered_with_secure_ssl_on(tmp_path):
     try:
         # Plain http to the site is still redirected to https ...
         assert requests.get(f"{base}/login/", timeout=10, allow_redirects=False).status_code == 301
-        # ... while a client behind the TLS proxy mints, and the gateway's own http:// mint is not redirected.
+        # ... while a client behind the TLS proxy mints, through the gateway's http:// mint to the local service.
         minted = requests.post(
             f"{base}/api/v1/realtime_session", json={}, timeout=20,
             headers={"Authorization": f"Api-Key {raw_key}", "X-Forwarded-Proto": "https"},
@@ -50,8 +50,9 @@ def test_a_local_session_is_minted_and_answered_with_secure_ssl_on(tmp_path):
             headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/sdp"},
         )  # fmt: skip
         assert answered.status_code == 201, answered.text
+        assert body["webrtc"]["url"].startswith(local_service.v1)
         hung_up = requests.post(
-            f"{base}{answered.headers['Location']}/hangup", timeout=10, allow_redirects=False,
+            f"{local_service.url}{answered.headers['Location']}/hangup", timeout=10, allow_redirects=False,
             headers={"Authorization": f"Bearer {secret}"},
         )  # fmt: skip
         assert hung_up.status_code == 200
