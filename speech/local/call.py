@@ -18,11 +18,9 @@ PUSH_TO_TALK_MAX_SECONDS = 30
 # What one call's client may send: events larger than this are refused, and more than EVENTS_PER_SECOND
 # (with bursts up to EVENT_BURST) answer rate_limit_exceeded instead of work.
 # A plain WebSocket session streams its audio as events (input_audio_buffer.append, commonly 20-100 ms
-# each): room for that, and for a few seconds of base64 PCM16 in one event.
-MAX_EVENT_BYTES = 256 * 1024
+# each): room for that, and for two seconds of base64 PCM16 in one event.
+MAX_EVENT_BYTES = 128 * 1024
 EVENTS_PER_SECOND, EVENT_BURST = 100, 200
-# A call whose page sends no audio track this long after it was answered holds a slot for nothing.
-FIRST_MEDIA_SECONDS = 15
 
 
 class EchoCall:
@@ -41,12 +39,14 @@ class EchoCall:
         account,
         secret_id=None,
         output=None,
+        first_media_seconds=15.0,
     ):
         self.id = call_id
         self.account = account  # whose call slot it takes, and who may hang it up
         self.secret_id = secret_id  # the client secret that opened it (None: the account's server key)
         self.pc = pc  # None: a WebSocket session, whose audio comes in through hear() and goes out via `output`
         self.session = session
+        self.first_media_seconds = first_media_seconds
         self.reply = output or ReplyTrack()
         # Callables given every server event, besides the data channel: sideband and WebSocket sessions.
         self.listeners = []
@@ -136,8 +136,8 @@ class EchoCall:
                 logger.info("local call %s: closing (call length or idle limit)", self.id)
                 self.spawn(self.close())
                 return
-            if not self._media_seen and now - self.started > FIRST_MEDIA_SECONDS:
-                logger.info("local call %s: no audio track after %s s, closing", self.id, FIRST_MEDIA_SECONDS)
+            if not self._media_seen and now - self.started > self.first_media_seconds:
+                logger.info("local call %s: no audio track after %s s, closing", self.id, self.first_media_seconds)
                 self.spawn(self.close())
                 return
 

@@ -71,6 +71,8 @@ class Config:
     max_call_seconds: float = 900
     idle_seconds: float = 300
     media_timeout_seconds: float = 5.0
+    # A WebRTC call whose page sends no audio track this long after the answer holds a slot for nothing.
+    first_media_seconds: float = 15.0
     answer_delay_seconds: float = 0.0
     rate_client_secrets: str = "60/m"
     rate_calls: str = "30/m"
@@ -89,6 +91,7 @@ FLOATS = {
     "max_call_seconds": "LOCAL_REALTIME_MAX_CALL_SECONDS",
     "idle_seconds": "LOCAL_REALTIME_IDLE_SECONDS",
     "media_timeout_seconds": "LOCAL_REALTIME_MEDIA_TIMEOUT_SECONDS",
+    "first_media_seconds": "LOCAL_REALTIME_FIRST_MEDIA_SECONDS",
     "answer_delay_seconds": "LOCAL_REALTIME_ANSWER_DELAY_SECONDS",
 }
 RATES = {

@@ -69,6 +69,7 @@ class LocalRealtimeServer:
             max_seconds=config.max_call_seconds,
             idle_seconds=config.idle_seconds,
             media_timeout=config.media_timeout_seconds,
+            first_media_seconds=config.first_media_seconds,
             on_closed=lambda closed: self.calls.pop(closed.id, None),
             output=output,
         )

@@ -8,7 +8,6 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from speech.local import audio, call
 from speech.local.audio import MAX_PREFIX_MS, MAX_SILENCE_MS, SPEAK_CONCURRENCY, VoiceActivityDetector, speak
-from speech.local.server import server
 from tests.speech.local.rtc_client import RtcClient
 from tests.speech.local.test_local_peer import SESSION, calls_open_after_waiting, run
 
@@ -24,10 +23,10 @@ def errors_of(client, code):
     return [e for e in client.received if e["type"] == "error" and e["error"].get("code") == code]
 
 
-def test_a_second_response_while_one_is_in_progress_is_refused(mint, post_offer):
+def test_a_second_response_while_one_is_in_progress_is_refused(caller):
     async def scenario():
         client = RtcClient()
-        await client.connect(post_offer, mint(SESSION))
+        await client.connect(caller.post_offer, caller.mint(SESSION))
         client.send(typed("one two three four five six seven eight"))
         for _ in range(5):
             client.send({"type": "response.create"})
@@ -41,10 +40,10 @@ def test_a_second_response_while_one_is_in_progress_is_refused(mint, post_offer)
     assert len(errors_of(client, "conversation_already_has_active_response")) == 4
 
 
-def test_a_flood_of_events_is_answered_with_rate_limit_errors(mint, post_offer):
+def test_a_flood_of_events_is_answered_with_rate_limit_errors(caller):
     async def scenario():
         client = RtcClient()
-        await client.connect(post_offer, mint(SESSION))
+        await client.connect(caller.post_offer, caller.mint(SESSION))
         for _ in range(call.EVENT_BURST + 50):
             client.send({"type": "input_audio_buffer.clear"})
         await client.wait_for("error", timeout=10)
@@ -57,13 +56,13 @@ def test_a_flood_of_events_is_answered_with_rate_limit_errors(mint, post_offer):
     assert len([e for e in client.received if e["type"] == "input_audio_buffer.cleared"]) <= call.EVENT_BURST + 10
 
 
-def test_an_oversized_event_is_refused_and_a_long_text_is_cut(mint, post_offer):
+def test_an_oversized_event_is_refused_and_a_long_text_is_cut(caller):
     async def scenario():
         client = RtcClient()
-        await client.connect(post_offer, mint(SESSION))
-        client.send(typed("word " * (call.MAX_EVENT_BYTES // 4)))
+        await client.connect(caller.post_offer, caller.mint(SESSION))
+        client.send(typed("w" * (call.MAX_EVENT_BYTES + 1000)))
         await client.wait_for("error")
-        client.send(typed("word " * 5000))  # 25 KB: taken, but only what the echo model speaks is kept
+        client.send(typed("word " * 20000))  # 100 KB: taken, but only what the echo model speaks is kept
         added = await client.wait_for("conversation.item.added")
         await client.close()
         return client, added
@@ -73,8 +72,8 @@ def test_an_oversized_event_is_refused_and_a_long_text_is_cut(mint, post_offer):
     assert len(added["item"]["content"][0]["text"]) <= audio.SPEAK_MAX_CHARS
 
 
-def test_a_call_that_never_sends_audio_gives_its_slot_back(mint, post_offer, monkeypatch):
-    monkeypatch.setattr(call, "FIRST_MEDIA_SECONDS", 1)
+def test_a_call_that_never_sends_audio_gives_its_slot_back(limited):
+    caller = limited(LOCAL_REALTIME_FIRST_MEDIA_SECONDS=1)
 
     async def scenario():
         pc = RTCPeerConnection()
@@ -83,12 +82,11 @@ def test_a_call_that_never_sends_audio_gives_its_slot_back(mint, post_offer, mon
         opened = asyncio.Event()
         channel.on("open", opened.set)
         await pc.setLocalDescription(await pc.createOffer())
-        response = await post_offer(pc.localDescription.sdp, mint(SESSION))
+        response = await caller.post_offer(pc.localDescription.sdp, caller.mint(SESSION))
         assert response.status_code == 201
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=response.content.decode(), type="answer"))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
         await asyncio.wait_for(opened.wait(), 10)
-        assert len(server.calls) == 1
-        left = await calls_open_after_waiting(6)
+        left = await calls_open_after_waiting(caller.service, 8)
         await pc.close()
         return left
 
