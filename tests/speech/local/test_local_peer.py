@@ -154,6 +154,20 @@ def test_an_answer_can_be_interrupted(mint, post_offer):
     assert cleared["response_id"] == done["response"]["id"]
 
 
+CHECK_ORDER = {
+    "type": "function",
+    "name": "check_order",
+    "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}}},
+}
+
+
+def typed(text):
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]},
+    }
+
+
 def emitted_event_types():
     """Every event type the local peer's code can send, read from its source."""
     source = "\n".join(p.read_text() for p in Path("speech/local").glob("*.py"))
@@ -167,9 +181,22 @@ def test_every_event_type_it_can_send_is_an_openai_server_event(mint, post_offer
         client = RtcClient()
         await client.connect(post_offer, mint(SESSION))
         client.speak(utterance(0.5))
+        heard = await client.wait_for("conversation.item.done")
+        answered = await client.wait_for("response.done")
         await client.wait_for("output_audio_buffer.stopped")
-        client.send({"type": "session.update", "session": {"type": "realtime"}})
-        client.send({"type": "conversation.item.delete", "item_id": "item_x"})
+        client.send({"type": "conversation.item.retrieve", "item_id": heard["item"]["id"]})
+        answer_id = answered["response"]["output"][0]["id"]
+        client.send({"type": "conversation.item.truncate", "item_id": answer_id, "content_index": 0, "audio_end_ms": 0})
+        client.send({"type": "session.update", "session": {"type": "realtime", "tools": [CHECK_ORDER]}})
+        client.send(typed("check_order order_id=7"))
+        client.send({"type": "response.create"})
+        called = await client.wait_for("response.done")
+        output = {"type": "function_call_output", "call_id": called["response"]["output"][0]["call_id"], "output": "ok"}
+        client.send({"type": "conversation.item.create", "item": output})
+        client.send({"type": "response.create"})
+        await client.wait_for("output_audio_buffer.stopped")
+        client.send({"type": "conversation.item.delete", "item_id": answer_id})
+        client.send({"type": "response.cancel"})
         client.send({"type": "input_audio_buffer.clear"})
         client.send({"type": "input_audio_buffer.commit"})
         client.send({"type": "bogus"})
