@@ -1,6 +1,8 @@
 """The local peer over real WebRTC: an aiortc client talks to it as a browser would."""
 
 import asyncio
+import json
+import math
 import re
 import threading
 from pathlib import Path
@@ -12,6 +14,7 @@ from speech.local.audio import tone
 from speech.local.server import server
 from tests.openai_shapes import assert_server_event
 from tests.speech.local.rtc_client import RtcClient, silence
+from tests.speech.local.speech_samples import espeak_48k, overlap, require_espeak
 
 SESSION = {
     "type": "realtime",
@@ -295,3 +298,79 @@ def test_twenty_connect_hang_up_cycles_leave_nothing_behind(mint, post_offer):
     assert after["tasks"] <= before["tasks"]
     assert after["peer_connections"] <= before["peer_connections"]
     assert threading.active_count() <= threads_before
+
+
+def test_spoken_words_are_transcribed_kept_in_the_item_and_answered(mint, post_offer):
+    """espeak-ng speech through Opus into the peer: pocketsphinx hears the words, the item keeps them."""
+    require_espeak()
+    phrase = "please check order one two three"
+
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        client.speak(np.concatenate([silence(0.3), espeak_48k(phrase), silence(1.0)]))
+        heard = await client.wait_for("conversation.item.input_audio_transcription.completed", timeout=20)
+        client.send({"type": "conversation.item.retrieve", "item_id": heard["item_id"]})
+        retrieved = await client.wait_for("conversation.item.retrieved")
+        answer = await client.wait_for("response.output_audio_transcript.done", timeout=20)
+        await client.wait_for("output_audio_buffer.stopped", timeout=20)
+        await client.close()
+        return client, heard, retrieved, answer
+
+    client, heard, retrieved, answer = run(scenario())
+    assert overlap(heard["transcript"], phrase) >= 3, heard["transcript"]
+    assert retrieved["item"]["id"] == heard["item_id"]
+    assert retrieved["item"]["content"] == [{"type": "input_audio", "transcript": heard["transcript"]}]
+    assert answer["transcript"] == f"You said: {heard['transcript']}"
+    for event in client.received:
+        assert_server_event(event)
+
+
+def test_a_cancelled_answer_ends_as_openai_ends_it_with_its_usage(mint, post_offer):
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        client.send(typed("a long sentence to be cut off " * 4))
+        client.send({"type": "response.create"})
+        await client.wait_for("output_audio_buffer.started")
+        client.send({"type": "response.cancel"})
+        done = await client.wait_for("response.done")
+        client.send({"type": "response.cancel", "event_id": "evt_again"})
+        again = await client.wait_for("error")
+        await client.close()
+        return client, done, again
+
+    client, done, again = run(scenario())
+    assert done["response"]["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
+    closing = ("response.output_item.done", "conversation.item.done")
+    closed = [e["item"] for e in client.received if e["type"] in closing]
+    assert [item["status"] for item in closed if item["role"] == "assistant"] == ["incomplete", "incomplete"]
+    usage = done["response"]["usage"]
+    assert usage["input_token_details"]["text_tokens"] == math.ceil(len("a long sentence to be cut off " * 4) / 4)
+    assert usage["output_token_details"]["audio_tokens"] > 0
+    assert (again["error"]["code"], again["error"]["event_id"]) == ("response_cancel_not_active", "evt_again")
+
+
+def test_a_function_tool_is_called_and_its_output_spoken(mint, post_offer):
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        # As the SDKs do: tools come with a session.update (the local mint keeps no tools yet).
+        client.send({"type": "session.update", "session": {"type": "realtime", "tools": [CHECK_ORDER]}})
+        await client.wait_for("session.updated")
+        client.send(typed("Could you check_order order_id=42 please?"))
+        client.send({"type": "response.create"})
+        arguments = await client.wait_for("response.function_call_arguments.done")
+        called = await client.wait_for("response.done")
+        output = {"type": "function_call_output", "call_id": arguments["call_id"], "output": "shipped on Monday"}
+        client.send({"type": "conversation.item.create", "item": output})
+        client.send({"type": "response.create"})
+        answer = await client.wait_for("response.output_audio_transcript.done")
+        await client.wait_for("output_audio_buffer.stopped")
+        await client.close()
+        return arguments, called, answer
+
+    arguments, called, answer = run(scenario())
+    assert (arguments["name"], json.loads(arguments["arguments"])) == ("check_order", {"order_id": 42})
+    assert called["response"]["output"][0]["type"] == "function_call"
+    assert "shipped on Monday" in answer["transcript"]
