@@ -6,6 +6,22 @@ or `conversation.item.done` carries is the item itself. Errors carry OpenAI's co
 
 import copy
 
+# The context the local model keeps, like a real model's context window: past these, the oldest items
+# are dropped (OpenAI's `truncation: auto` does the same), so a client cannot grow a call's memory without end.
+MAX_ITEMS = 512
+MAX_TEXT_CHARS = 128_000  # about 32 000 tokens by the usage rule, gpt-realtime's context
+
+
+def text_chars(item):
+    """The characters of text an item holds: its text, transcripts, a call's arguments or output."""
+    parts = item.get("content") or []
+    return (
+        sum(len(part.get("text") or "") + len(part.get("transcript") or "") for part in parts)
+        + len(item.get("arguments") or "")
+        + len(item.get("output") or "")
+        + len(item.get("name") or "")
+    )
+
 
 class ConversationError(Exception):
     """A client event the conversation refuses; `code` and `param` are OpenAI's."""
@@ -57,7 +73,17 @@ class Conversation:
         self._items = {key: item if key == item_id else self._items[key] for key in order}
         if audio_ms is not None:
             self._audio_ms[item_id] = int(audio_ms)
-        return order[position - 1] if position else None
+        previous = order[position - 1] if position else None
+        self._trim(keep=item_id)
+        return previous
+
+    def _trim(self, *, keep):
+        while len(self._items) > 1 and (
+            len(self._items) > MAX_ITEMS or sum(map(text_chars, self._items.values())) > MAX_TEXT_CHARS
+        ):
+            oldest = next(key for key in self._items if key != keep)
+            del self._items[oldest]
+            self._audio_ms.pop(oldest, None)
 
     def get(self, item_id, *, action="retrieving"):
         item = self._items.get(item_id)

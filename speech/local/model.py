@@ -15,6 +15,7 @@ from . import events, usage
 from .audio import SAMPLE_RATE, VoiceActivityDetector, speak
 from .conversation import Conversation, ConversationError
 from .tools import tool_call_for
+from .transcription import TranscriptionFailed
 from .transcription import recogniser as default_recogniser
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ class EchoModel:
         self.vad = VoiceActivityDetector.for_turn_detection(self.turn_detection)
         self.response = None  # the Response in progress
         self._pending = []  # ids of the items added since the last response began: what it answers
-        self._heard = {}  # user audio item id -> (samples, words recognised or None)
+        self._heard = {}  # user audio item id -> the words recognised in it (None: none could be)
+        self._last_audio = (None, None)  # (item id, samples) of the latest utterance, kept until answered
         self._speech_item = None
         self._push_to_talk_audio = []
         self._push_to_talk_samples = 0
@@ -117,6 +119,7 @@ class EchoModel:
             self.error(str(exc), code=exc.code, param=exc.param)
             return
         self._pending.append(item_id)
+        self._last_audio = (item_id, audio)  # only the latest: an echo answers no other, and memory stays flat
         self.send(events.event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous))
         self.send(events.event("conversation.item.added", item=self.conversation.snapshot(item_id),
                                previous_item_id=previous))  # fmt: skip
@@ -126,10 +129,23 @@ class EchoModel:
     async def _hear(self, item_id, audio, *, respond, after):
         if after is not None:
             await asyncio.wait([after])  # turns are heard, and answered, in the order they were spoken
-        words = await self.recogniser.transcribe(audio) if self.recogniser is not None else None
-        self._heard[item_id] = (audio, words)
+        failed = False
+        try:
+            words = await self.recogniser.transcribe(audio) if self.recogniser is not None else None
+        except TranscriptionFailed:
+            words, failed = None, True
+        self._heard[item_id] = words
         if item_id in self.conversation:
-            if self.transcribes_input:
+            if self.transcribes_input and failed:
+                error = {
+                    "type": "server_error",
+                    "code": "transcription_failed",
+                    "param": None,
+                    "message": "The local model's speech recognition failed; it is restarted for the next turn.",
+                }
+                self.send(events.event("conversation.item.input_audio_transcription.failed", item_id=item_id,
+                                       content_index=0, error=error))  # fmt: skip
+            elif self.transcribes_input:
                 self._send_transcript(item_id, audio, words)
             self.send(events.event("conversation.item.done", item=self.conversation.snapshot(item_id),
                                    previous_item_id=self.conversation.previous_id(item_id)))  # fmt: skip
@@ -331,7 +347,11 @@ class EchoModel:
     def _start_response(self, options):
         self.response = Response(events.new_id("resp"))
         pending, self._pending = self._pending, []
-        self.spawn(self._respond(self.response, pending, options))
+        plan = self._plan(pending, options)
+        if self._last_audio[0] in pending:
+            self._last_audio = (None, None)
+        input_counts = self.meter.input_usage(conversation=self.conversation, instructions=self.instructions)
+        self.spawn(self._respond(self.response, plan, input_counts, options))
 
     def _plan(self, pending, options):
         """What to answer: ("call", name, arguments) | ("speak", text) | ("echo", samples, transcript)."""
@@ -346,8 +366,9 @@ class EchoModel:
             return ("speak", "There is nothing to answer yet.")
         latest = users[-1]
         if latest["content"][0]["type"] == "input_audio":
-            samples, words = self._heard.get(latest["id"], (np.zeros(0, dtype=np.int16), None))
-            text = words or ""
+            item_id, samples = self._last_audio
+            samples = samples if item_id == latest["id"] else np.zeros(0, dtype=np.int16)
+            text = self._heard.get(latest["id"]) or ""
         else:
             samples, text = None, " ".join(part["text"] for part in latest["content"])
         tools = options.get("tools", self.session.get("tools"))
@@ -360,14 +381,12 @@ class EchoModel:
             return ("speak", f"You said: {text}")
         return ("echo", samples, f"Echo of {len(samples) / SAMPLE_RATE:.1f} s of your speech")
 
-    async def _respond(self, response, pending, options):
+    async def _respond(self, response, plan, input_counts, options):
         """One response, framed by OpenAI's events, ending with response.done and its usage."""
         metadata = options.get("metadata") if isinstance(options.get("metadata"), dict) else None
-        input_counts = self.meter.input_usage(conversation=self.conversation, instructions=self.instructions)
         self.send(events.event("response.created", response=events.response(
             response.id, status="in_progress", voice=self.voice, metadata=metadata)))  # fmt: skip
-        plan = self._plan(pending, options)
-        output = []
+        output, failed = [], False
         try:
             if plan[0] == "call":
                 output.append(self._call_tool(response, name=plan[1], arguments=plan[2]))
@@ -378,8 +397,11 @@ class EchoModel:
                     samples, transcript = plan[1], plan[2]
                 if response.cancel_reason is None:  # cancelled while the speech was being made: no item
                     output.append(await self._speak(response, samples, transcript))
+        except Exception:
+            failed = True  # the response still ends, as failed; the task's logger records why
+            raise
         finally:
-            status = "cancelled" if response.cancel_reason else "completed"
+            status = "failed" if failed else "cancelled" if response.cancel_reason else "completed"
             out_text = out_audio = 0
             for item in output:
                 text, audio = usage.output_tokens(item, audio_ms=self.conversation.audio_ms(item["id"]))
@@ -389,6 +411,9 @@ class EchoModel:
                 usage=usage.response_usage(input_counts=input_counts, output_text=out_text, output_audio=out_audio),
                 metadata=metadata,
             )  # fmt: skip
+            if failed:
+                error = {"type": "server_error", "code": "server_error", "message": "The local model failed to answer."}
+                body["status_details"] = {"type": "failed", "error": error}
             self.meter.response_seen(conversation=self.conversation, instructions=self.instructions)
             self.response = None
             response.finished.set()

@@ -56,8 +56,13 @@ def available():
     return importlib.util.find_spec("pocketsphinx") is not None
 
 
+class TranscriptionFailed(Exception):
+    pass
+
+
 class Recogniser:
-    """Transcribes 48 kHz int16 utterances off the event loop; None when no recogniser is installed or it failed."""
+    """Transcribes 48 kHz int16 utterances off the event loop: None when no recogniser is installed,
+    TranscriptionFailed when the worker died or took too long (it is replaced for the next utterance)."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -87,7 +92,7 @@ class Recogniser:
         except (concurrent.futures.process.BrokenProcessPool, TimeoutError) as exc:
             logger.warning("speech recognition failed (%s); the worker will be restarted", type(exc).__name__)
             self.close()
-            return None
+            raise TranscriptionFailed(type(exc).__name__) from None
 
     def close(self):
         with self._lock:

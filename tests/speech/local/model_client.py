@@ -8,6 +8,7 @@ import asyncio
 import json
 
 from speech.local.model import EchoModel
+from speech.local.transcription import TranscriptionFailed
 from tests.openai_shapes import assert_server_event
 
 
@@ -54,6 +55,14 @@ class WordsRecogniser:
 
     async def transcribe(self, samples):
         return self.words
+
+
+class FailingRecogniser(WordsRecogniser):
+    def __init__(self):
+        super().__init__(None)
+
+    async def transcribe(self, samples):
+        raise TranscriptionFailed("BrokenProcessPool")
 
 
 class ModelClient:

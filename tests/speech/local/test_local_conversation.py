@@ -1,5 +1,6 @@
 import pytest
 
+from speech.local import conversation as conversation_module
 from speech.local import events
 from speech.local.conversation import Conversation, ConversationError
 
@@ -70,3 +71,16 @@ def test_truncation_is_checked_against_the_items_audio():
     conversation.truncate("x", content_index=0, audio_end_ms=400)
     assert conversation.audio_ms("x") == 400
     assert conversation.get("x")["content"][0]["transcript"] == ""  # no text the user did not hear
+
+
+def test_the_oldest_items_are_dropped_past_the_context(monkeypatch):
+    monkeypatch.setattr(conversation_module, "MAX_ITEMS", 3)
+    monkeypatch.setattr(conversation_module, "MAX_TEXT_CHARS", 10)
+    conversation = Conversation()
+    for name in "abcd":
+        conversation.add(user(name, text="xx"))
+    assert conversation.ids() == ["b", "c", "d"]
+    conversation.add(user("long", text="y" * 7))
+    assert conversation.ids() == ["d", "long"]  # 2 + 7 characters fit, 2 + 2 + 7 do not
+    conversation.add(user("huge", text="z" * 50))
+    assert conversation.ids() == ["huge"]  # the newest item stays, even alone over the limit

@@ -9,8 +9,9 @@ import math
 
 import numpy as np
 
+from speech.local import model as model_module
 from speech.local.audio import FRAME_SAMPLES, SAMPLE_RATE, tone
-from tests.speech.local.model_client import ModelClient, WordsRecogniser
+from tests.speech.local.model_client import FailingRecogniser, ModelClient, WordsRecogniser
 
 TRANSCRIBED = {
     "type": "realtime",
@@ -113,6 +114,45 @@ def test_no_words_heard_is_echoed_back_with_an_honest_note():
     client, completed, done = run(scenario())
     assert completed["transcript"].startswith("[") and completed["transcript"].endswith(" s of speech]")
     assert done["response"]["output"][0]["content"][0]["transcript"].startswith("Echo of ")
+
+
+def test_a_failed_recognition_says_so_and_the_turn_is_still_answered():
+    async def scenario():
+        client = ModelClient(TRANSCRIBED, recogniser=FailingRecogniser())
+        speak_into(client)
+        failed = await client.wait_for("conversation.item.input_audio_transcription.failed")
+        done = await client.wait_for("response.done")
+        await client.settle()
+        return client, failed, done
+
+    client, failed, done = run(scenario())
+    assert (failed["error"]["code"], failed["content_index"]) == ("transcription_failed", 0)
+    assert "conversation.item.input_audio_transcription.completed" not in client.types()
+    assert done["response"]["output"][0]["content"][0]["transcript"].startswith("Echo of ")
+
+
+def test_a_response_that_breaks_ends_as_failed(monkeypatch):
+    async def broken_speech(text, *, voice):
+        raise RuntimeError("espeak-ng vanished")
+
+    monkeypatch.setattr(model_module, "speak", broken_speech)
+
+    async def scenario():
+        client = ModelClient(TRANSCRIBED)
+        client.say("Hello")
+        client.send({"type": "response.create"})
+        done = await client.wait_for("response.done")
+        await asyncio.gather(*client.tasks, return_exceptions=True)
+        client.say("Again")
+        client.send({"type": "response.create"})  # the model is not stuck with a response in progress
+        again = await client.wait_for("response.created")
+        await asyncio.gather(*client.tasks, return_exceptions=True)
+        return done, again
+
+    done, again = run(scenario())
+    assert done["response"]["status"] == "failed"
+    assert done["response"]["status_details"]["error"]["code"] == "server_error"
+    assert again["response"]["status"] == "in_progress"
 
 
 def test_unknown_item_ids_answer_openais_error_codes():
