@@ -70,14 +70,14 @@ def function_call_output_item(item_id, *, call_id, output, status="completed"):
             "call_id": call_id, "output": output}  # fmt: skip
 
 
-def response(response_id, *, status, output=(), voice, reason=None, usage=None, metadata=None):
+def response(response_id, *, status, output=(), voice, reason=None, usage=None, metadata=None, modalities=("audio",)):
     body = {
         "id": response_id,
         "object": "realtime.response",
         "conversation_id": "conv_local",
         "status": status,
         "output": list(output),
-        "output_modalities": ["audio"],
+        "output_modalities": list(modalities),
         "audio": {"output": {"voice": voice}},
         "usage": usage,
         "metadata": metadata,

@@ -384,12 +384,17 @@ class EchoModel:
     async def _respond(self, response, plan, input_counts, options):
         """One response, framed by OpenAI's events, ending with response.done and its usage."""
         metadata = options.get("metadata") if isinstance(options.get("metadata"), dict) else None
-        self.send(events.event("response.created", response=events.response(
-            response.id, status="in_progress", voice=self.voice, metadata=metadata)))  # fmt: skip
+        modalities = options.get("output_modalities") or self.session.get("output_modalities") or ["audio"]
+        modalities = ["audio"] if "audio" in modalities else ["text"]
+        created = events.response(response.id, status="in_progress", voice=self.voice, metadata=metadata,
+                                  modalities=modalities)  # fmt: skip
+        self.send(events.event("response.created", response=created))
         output, failed = [], False
         try:
             if plan[0] == "call":
                 output.append(self._call_tool(response, name=plan[1], arguments=plan[2]))
+            elif modalities == ["text"]:
+                output.append(self._write(response, plan[1] if plan[0] == "speak" else plan[2]))
             else:
                 if plan[0] == "speak":
                     samples, transcript = await speak(plan[1], voice=self.voice), plan[1]
@@ -409,7 +414,7 @@ class EchoModel:
             body = events.response(
                 response.id, status=status, voice=self.voice, output=output, reason=response.cancel_reason,
                 usage=usage.response_usage(input_counts=input_counts, output_text=out_text, output_audio=out_audio),
-                metadata=metadata,
+                metadata=metadata, modalities=modalities,
             )  # fmt: skip
             if failed:
                 error = {"type": "server_error", "code": "server_error", "message": "The local model failed to answer."}
@@ -418,7 +423,7 @@ class EchoModel:
             self.response = None
             response.finished.set()
             self.send(events.event("response.done", response=body))
-            if any(item["type"] == "message" for item in output):
+            if any(part["type"] == "output_audio" for item in output for part in item.get("content") or []):
                 self.send(events.event("output_audio_buffer.stopped", response_id=response.id))
             self.on_activity()
 
@@ -446,6 +451,22 @@ class EchoModel:
                                    delta=arguments[start : start + ARGUMENT_DELTA_CHARS], **ids))  # fmt: skip
         self.send(events.event("response.function_call_arguments.done", name=name, arguments=arguments, **ids))
         item.update(arguments=arguments, status="completed")
+        return self._close_output(response, item, previous)
+
+    def _write(self, response, text):
+        """A text answer (output_modalities ["text"]): the same words, as output_text."""
+        item = events.message_item(events.new_id("item"), role="assistant", content=[], status="in_progress")
+        previous = self._add_output(response, item)
+        ids = {"response_id": response.id, "item_id": item["id"], "output_index": 0, "content_index": 0}
+        self.send(events.event("response.content_part.added", part={"type": "text", "text": ""}, **ids))
+        item["content"].append({"type": "output_text", "text": ""})
+        for index, word in enumerate(text.split(" ")):
+            delta = word if index == 0 else " " + word
+            item["content"][0]["text"] += delta
+            self.send(events.event("response.output_text.delta", delta=delta, **ids))
+        self.send(events.event("response.output_text.done", text=text, **ids))
+        self.send(events.event("response.content_part.done", part={"type": "text", "text": text}, **ids))
+        item["status"] = "completed"
         return self._close_output(response, item, previous)
 
     async def _speak(self, response, samples, transcript):

@@ -417,3 +417,25 @@ def test_tool_choice_is_honoured():
     assert (required["type"], required["name"]) == ("function_call", "check_order")
     assert named["name"] == "hang_up"
     assert per_response["name"] == "hang_up"
+
+
+def test_a_text_only_response_writes_instead_of_speaking():
+    async def scenario():
+        client = ModelClient(TRANSCRIBED)
+        client.say("Hello there")
+        client.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+        done = await client.wait_for("response.done")
+        await client.settle()
+        return client, done
+
+    client, done = run(scenario())
+    assert subsequence(client.types(), [
+        "response.created", "response.output_item.added", "conversation.item.added", "response.content_part.added",
+        "response.output_text.delta", "response.output_text.done", "response.content_part.done",
+        "response.output_item.done", "conversation.item.done", "response.done",
+    ])  # fmt: skip
+    assert not any(kind.startswith("output_audio_buffer") or "audio" in kind for kind in client.types()[2:])
+    assert client.reply.played == []
+    assert done["response"]["output_modalities"] == ["text"]
+    assert done["response"]["output"][0]["content"] == [{"type": "output_text", "text": "Hello there"}]
+    assert done["response"]["usage"]["output_token_details"] == {"text_tokens": 3, "audio_tokens": 0}
