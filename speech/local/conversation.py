@@ -58,6 +58,8 @@ class Conversation:
                 param="item.id",
             )  # fmt: skip
         order = list(self._items)
+        if previous_item_id is not None and not isinstance(previous_item_id, str):
+            raise ConversationError("previous_item_id must be a string.", code="invalid_type", param="previous_item_id")
         if previous_item_id is None:
             position = len(order)
         elif previous_item_id == "root":
@@ -86,7 +88,7 @@ class Conversation:
             self._audio_ms.pop(oldest, None)
 
     def get(self, item_id, *, action="retrieving"):
-        item = self._items.get(item_id)
+        item = self._items.get(item_id) if isinstance(item_id, str) else None
         if item is None:
             code = {"retrieving": "item_retrieve_invalid_item_id", "deleting": "item_delete_invalid_item_id",
                     "truncating": "item_truncate_invalid_item_id"}[action]  # fmt: skip

@@ -25,6 +25,35 @@ MIN_COMMIT_MS = 100  # OpenAI refuses to commit less audio than this
 ARGUMENT_DELTA_CHARS = 16
 
 
+def session_problem(change):
+    """(code, param, message) for a session.update field the model would misread, else None."""
+    audio = change.get("audio", {})
+    if not isinstance(audio, dict):
+        return "invalid_type", "session.audio", "session.audio must be an object."
+    for direction in ("input", "output"):
+        if not isinstance(audio.get(direction, {}), dict):
+            return "invalid_type", f"session.audio.{direction}", f"session.audio.{direction} must be an object."
+    audio_input, audio_output = audio.get("input", {}), audio.get("output", {})
+    for key in ("turn_detection", "transcription"):
+        if not isinstance(audio_input.get(key), (dict, type(None))):
+            return "invalid_type", f"session.audio.input.{key}", f"session.audio.input.{key} must be an object or null."
+    voice = audio_output.get("voice", "verse")
+    if not (isinstance(voice, str) or (isinstance(voice, dict) and isinstance(voice.get("id"), str))):
+        return "invalid_type", "session.audio.output.voice", "session.audio.output.voice must be a name or {id}."
+    if not isinstance(change.get("instructions", ""), str):
+        return "invalid_type", "session.instructions", "session.instructions must be a string."
+    tools = change.get("tools", [])
+    if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
+        return "invalid_type", "session.tools", "session.tools must be an array of objects."
+    tool_choice = change.get("tool_choice", "auto")
+    if not (tool_choice in ("auto", "none", "required") or isinstance(tool_choice, dict)):
+        return "invalid_value", "session.tool_choice", "session.tool_choice must be auto, none, required or an object."
+    modalities = change.get("output_modalities", ["audio"])
+    if modalities not in (["audio"], ["text"]):
+        return "invalid_value", "session.output_modalities", 'session.output_modalities must be ["audio"] or ["text"].'
+    return None
+
+
 class Response:
     """A response in progress: cancelled by the client, by the user's speech, or by the end of playback."""
 
@@ -58,21 +87,29 @@ class EchoModel:
 
     # --- session --------------------------------------------------------------------
 
+    def _audio(self, direction):
+        audio = self.session.get("audio")
+        section = audio.get(direction) if isinstance(audio, dict) else None
+        return section if isinstance(section, dict) else {}
+
     @property
     def voice(self):
-        return self.session.get("audio", {}).get("output", {}).get("voice", "verse")
+        voice = self._audio("output").get("voice", "verse")
+        return voice.get("id", "verse") if isinstance(voice, dict) else str(voice)  # a custom voice: its id
 
     @property
     def turn_detection(self):
-        return self.session.get("audio", {}).get("input", {}).get("turn_detection")
+        turn_detection = self._audio("input").get("turn_detection")
+        return turn_detection if isinstance(turn_detection, dict) else None
 
     @property
     def transcribes_input(self):
-        return bool(self.session.get("audio", {}).get("input", {}).get("transcription"))
+        return bool(self._audio("input").get("transcription"))
 
     @property
     def instructions(self):
-        return self.session.get("instructions") or ""
+        instructions = self.session.get("instructions")
+        return instructions if isinstance(instructions, str) else ""
 
     def error(self, message, *, code, event=None, param=None):
         self.send(events.error(message, code=code, param=param, event_id=(event or {}).get("event_id")))
@@ -176,18 +213,33 @@ class EchoModel:
             event = json.loads(raw)
             kind = event["type"]
         except (ValueError, TypeError, KeyError):
+            kind = None
+        if not isinstance(kind, str):
             self.error("The event is not a JSON object with a type.", code="invalid_json")
             return
+        if not isinstance(event.get("event_id"), (str, type(None))):
+            event["event_id"] = None
         handler = self.HANDLERS.get(kind)
         if handler is None:
             self.error(f"Unknown event type {kind!r}.", code="unknown_event", event=event)
             return
-        handler(self, event)
+        try:
+            handler(self, event)
+        except Exception:
+            # A shape no check foresaw must not take the call down: say so, as OpenAI's server_error does.
+            logger.exception("local model: %s failed", kind)
+            self.send(events.error("The local model could not handle the event.", code="server_error",
+                                   type_="server_error", event_id=event.get("event_id")))  # fmt: skip
 
     def _session_update(self, event):
         change = event.get("session")
         if not isinstance(change, dict):
-            self.error("session must be an object.", code="invalid_value", event=event, param="session")
+            self.error("session must be an object.", code="invalid_type", event=event, param="session")
+            return
+        problem = session_problem(change)
+        if problem is not None:
+            code, param, message = problem
+            self.error(message, code=code, event=event, param=param)
             return
         merged = {**self.session, **{k: v for k, v in change.items() if k != "audio"}}
         audio = {**self.session.get("audio", {})}
@@ -302,6 +354,13 @@ class EchoModel:
                        code="conversation_already_has_active_response", event=event)  # fmt: skip
             return
         options = event.get("response") if isinstance(event.get("response"), dict) else {}
+        problem = session_problem({key: options[key] for key in ("tools", "tool_choice", "output_modalities")
+                                   if key in options})  # fmt: skip
+        if problem is not None:
+            code, param, message = problem
+            self.error(message.replace("session.", "response."), code=code, event=event,
+                       param=param.replace("session.", "response."))  # fmt: skip
+            return
         if self._turn is not None and not self._turn.done():
             # The last utterance is still being heard: answer it once it is.
             self.spawn(self._respond_after(self._turn, options))

@@ -439,3 +439,60 @@ def test_a_text_only_response_writes_instead_of_speaking():
     assert done["response"]["output_modalities"] == ["text"]
     assert done["response"]["output"][0]["content"] == [{"type": "output_text", "text": "Hello there"}]
     assert done["response"]["usage"]["output_token_details"] == {"text_tokens": 3, "audio_tokens": 0}
+
+
+def test_malformed_client_events_are_refused_and_the_call_goes_on():
+    async def scenario():
+        client = ModelClient(TRANSCRIBED)
+        client.send({"type": {"not": "a string"}})
+        for session in (
+            {"audio": "loud"},
+            {"audio": {"input": {"turn_detection": "always"}}},
+            {"audio": {"output": {"voice": 7}}},
+            {"tools": "all of them"},
+            {"tool_choice": "sometimes"},
+            {"output_modalities": ["smell"]},
+            {"instructions": ["be", "brief"]},
+        ):
+            client.send({"type": "session.update", "session": {"type": "realtime", **session}})
+        client.send({"type": "conversation.item.retrieve", "item_id": ["item_1"]})
+        client.send({"type": "response.create", "response": {"tools": 5}})
+        client.send({"type": "session.update", "session": {"audio": {"output": {"voice": {"id": "voice_custom"}}}}})
+        speak_into(client)  # the model still listens, and answers
+        done = await client.wait_for("response.done")
+        await client.settle()
+        return client, done
+
+    client, done = run(scenario())
+    errors = [(e["error"]["code"], e["error"]["param"]) for e in client.received if e["type"] == "error"]
+    assert errors == [
+        ("invalid_json", None),
+        ("invalid_type", "session.audio"),
+        ("invalid_type", "session.audio.input.turn_detection"),
+        ("invalid_type", "session.audio.output.voice"),
+        ("invalid_type", "session.tools"),
+        ("invalid_value", "session.tool_choice"),
+        ("invalid_value", "session.output_modalities"),
+        ("invalid_type", "session.instructions"),
+        ("item_retrieve_invalid_item_id", "item_id"),
+        ("invalid_type", "response.tools"),
+    ]
+    assert done["response"]["audio"]["output"]["voice"] == "voice_custom"
+
+
+def test_an_unforeseen_failure_in_a_handler_answers_server_error(monkeypatch):
+    def broken(model, event):
+        raise KeyError("surprise")
+
+    monkeypatch.setitem(model_module.EchoModel.HANDLERS, "conversation.item.retrieve", broken)
+
+    async def scenario():
+        client = ModelClient(TRANSCRIBED)
+        client.send({"type": "conversation.item.retrieve", "item_id": "x", "event_id": "evt_s"})
+        client.say("still here")
+        await asyncio.sleep(0)
+        return client
+
+    client = run(scenario())
+    assert client.received[0]["error"]["code"] == "server_error" and client.received[0]["error"]["event_id"] == "evt_s"
+    assert client.types()[1:] == ["conversation.item.added", "conversation.item.done"]

@@ -383,3 +383,25 @@ def test_a_function_tool_is_called_and_its_output_spoken(mint, post_offer):
     assert (arguments["name"], json.loads(arguments["arguments"])) == ("check_order", {"order_id": 42})
     assert called["response"]["output"][0]["type"] == "function_call"
     assert "shipped on Monday" in answer["transcript"]
+
+
+def test_malformed_events_do_not_break_the_call(mint, post_offer):
+    async def scenario():
+        client = RtcClient()
+        await client.connect(post_offer, mint(SESSION))
+        client.send({"type": {"not": "a string"}})
+        client.send({"type": "session.update", "session": {"type": "realtime", "audio": "loud"}})
+        client.send({"type": "session.update", "session": {"audio": {"input": {"turn_detection": "always"}}}})
+        client.send({"type": "conversation.item.retrieve", "item_id": ["item_1"]})
+        client.send(typed("still here"))
+        client.send({"type": "response.create"})
+        answer = await client.wait_for("response.output_audio_transcript.done")
+        client.speak(utterance(0.5))  # and it still hears turns
+        await client.wait_for("input_audio_buffer.speech_stopped")
+        await client.close()
+        return client, answer
+
+    client, answer = run(scenario())
+    assert answer["transcript"] == "still here"
+    codes = [e["error"]["code"] for e in client.received if e["type"] == "error"]
+    assert codes == ["invalid_json", "invalid_type", "invalid_type", "item_retrieve_invalid_item_id"]
