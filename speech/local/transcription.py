@@ -78,8 +78,8 @@ class Recogniser:
             return self._pool
 
     def warm(self):
-        """Start the worker and load the model ahead of the first utterance."""
-        if available():
+        """Start the worker and load the model ahead of the first utterance (once per worker)."""
+        if available() and self._pool is None:
             self._executor().submit(recognise, np.zeros(4800, dtype=np.int16))
 
     async def transcribe(self, samples):
