@@ -143,6 +143,11 @@ def session_from_request(body):
             "output": {"voice": "verse", **audio_out},
         },
     }
+    # Function tools, as OpenAI keeps them in the session (the model checks their shape when it uses them).
+    if isinstance(requested.get("tools"), list):
+        session["tools"] = requested["tools"]
+    if isinstance(requested.get("tool_choice"), (str, dict)):
+        session["tool_choice"] = requested["tool_choice"]
     return (session, ttl), None
 
 

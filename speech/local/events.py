@@ -48,15 +48,39 @@ def assistant_item(item_id, *, transcript=None, status="in_progress"):
     }
 
 
-def response(response_id, *, status, output=(), voice, reason=None):
+def function_call_item(item_id, *, call_id, name, arguments="", status="in_progress"):
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "function_call",
+        "status": status,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+    }
+
+
+def message_item(item_id, *, role, content, status="completed"):
+    return {"id": item_id, "object": "realtime.item", "type": "message", "role": role, "status": status,
+            "content": content}  # fmt: skip
+
+
+def function_call_output_item(item_id, *, call_id, output, status="completed"):
+    return {"id": item_id, "object": "realtime.item", "type": "function_call_output", "status": status,
+            "call_id": call_id, "output": output}  # fmt: skip
+
+
+def response(response_id, *, status, output=(), voice, reason=None, usage=None, metadata=None, modalities=("audio",)):
     body = {
         "id": response_id,
         "object": "realtime.response",
         "conversation_id": "conv_local",
         "status": status,
         "output": list(output),
-        "output_modalities": ["audio"],
+        "output_modalities": list(modalities),
         "audio": {"output": {"voice": voice}},
+        "usage": usage,
+        "metadata": metadata,
     }
     if reason:
         body["status_details"] = {"type": status, "reason": reason}

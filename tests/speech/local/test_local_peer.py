@@ -1,6 +1,9 @@
 """The local peer over real WebRTC: an aiortc client talks to it as a browser would."""
 
 import asyncio
+import json
+import math
+import multiprocessing
 import re
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import numpy as np
 from speech.local.audio import tone
 from tests.openai_shapes import assert_server_event_strict
 from tests.speech.local.rtc_client import RtcClient, silence
+from tests.speech.local.speech_samples import espeak_48k, overlap, require_espeak
 
 SESSION = {
     "type": "realtime",
@@ -156,6 +160,20 @@ def test_an_answer_can_be_interrupted(caller):
     assert cleared["response_id"] == done["response"]["id"]
 
 
+CHECK_ORDER = {
+    "type": "function",
+    "name": "check_order",
+    "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}}},
+}
+
+
+def typed(text):
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]},
+    }
+
+
 def emitted_event_types():
     """Every event type the local peer's code can send over WebRTC, read from its source (the WebSocket
     session's own audio events are checked in test_local_openai_sdk.py)."""
@@ -170,9 +188,25 @@ def test_every_event_type_it_can_send_is_an_openai_server_event(caller):
         client = RtcClient()
         await client.connect(caller.post_offer, caller.mint(SESSION))
         client.speak(utterance(0.5))
+        heard = await client.wait_for("conversation.item.done")
+        answered = await client.wait_for("response.done")
         await client.wait_for("output_audio_buffer.stopped")
-        client.send({"type": "session.update", "session": {"type": "realtime"}})
-        client.send({"type": "conversation.item.delete", "item_id": "item_x"})
+        client.send({"type": "conversation.item.retrieve", "item_id": heard["item"]["id"]})
+        answer_id = answered["response"]["output"][0]["id"]
+        client.send({"type": "conversation.item.truncate", "item_id": answer_id, "content_index": 0, "audio_end_ms": 0})
+        client.send({"type": "session.update", "session": {"type": "realtime", "tools": [CHECK_ORDER]}})
+        client.send(typed("check_order order_id=7"))
+        client.send({"type": "response.create"})
+        called = await client.wait_for("response.done")
+        output = {"type": "function_call_output", "call_id": called["response"]["output"][0]["call_id"], "output": "ok"}
+        client.send({"type": "conversation.item.create", "item": output})
+        client.send({"type": "response.create"})
+        await client.wait_for("output_audio_buffer.stopped")
+        client.send({"type": "conversation.item.delete", "item_id": answer_id})
+        client.send({"type": "response.cancel"})
+        client.send(typed("in writing"))
+        client.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+        await client.wait_for("response.output_text.done")
         client.send({"type": "input_audio_buffer.clear"})
         client.send({"type": "input_audio_buffer.commit"})
         client.send({"type": "bogus"})
@@ -186,7 +220,12 @@ def test_every_event_type_it_can_send_is_an_openai_server_event(caller):
         await client.wait_for("output_audio_buffer.started")
         client.send({"type": "output_audio_buffer.clear"})
         await client.wait_for("output_audio_buffer.cleared")
-        await asyncio.sleep(0.2)
+        await client.wait_for("response.done")
+        for worker in multiprocessing.active_children():  # the recogniser's worker dies: the turn's transcript fails
+            worker.kill()
+        client.speak(utterance(0.5))
+        await client.wait_for("conversation.item.input_audio_transcription.failed")
+        await client.wait_for("output_audio_buffer.stopped")
         await client.close()
         return client
 
@@ -273,3 +312,101 @@ def test_twenty_connect_hang_up_cycles_leave_nothing_behind(limited):
     fds_after, threads_after = process_resources(caller.service)
     assert fds_after <= fds_before
     assert threads_after <= threads_before
+
+
+def test_spoken_words_are_transcribed_kept_in_the_item_and_answered(caller):
+    """espeak-ng speech through Opus into the peer: pocketsphinx hears the words, the item keeps them."""
+    require_espeak()
+    phrase = "please check order one two three"
+
+    async def scenario():
+        client = RtcClient()
+        await client.connect(caller.post_offer, caller.mint(SESSION))
+        client.speak(np.concatenate([silence(0.3), espeak_48k(phrase), silence(1.0)]))
+        heard = await client.wait_for("conversation.item.input_audio_transcription.completed", timeout=20)
+        client.send({"type": "conversation.item.retrieve", "item_id": heard["item_id"]})
+        retrieved = await client.wait_for("conversation.item.retrieved")
+        answer = await client.wait_for("response.output_audio_transcript.done", timeout=20)
+        await client.wait_for("output_audio_buffer.stopped", timeout=20)
+        await client.close()
+        return client, heard, retrieved, answer
+
+    client, heard, retrieved, answer = run(scenario())
+    assert overlap(heard["transcript"], phrase) >= 3, heard["transcript"]
+    assert retrieved["item"]["id"] == heard["item_id"]
+    assert retrieved["item"]["content"] == [{"type": "input_audio", "transcript": heard["transcript"]}]
+    assert answer["transcript"] == f"You said: {heard['transcript']}"
+    for event in client.received:
+        assert_server_event_strict(event)
+
+
+def test_a_cancelled_answer_ends_as_openai_ends_it_with_its_usage(caller):
+    async def scenario():
+        client = RtcClient()
+        await client.connect(caller.post_offer, caller.mint(SESSION))
+        client.send(typed("a long sentence to be cut off " * 4))
+        client.send({"type": "response.create"})
+        await client.wait_for("output_audio_buffer.started")
+        client.send({"type": "response.cancel"})
+        done = await client.wait_for("response.done")
+        client.send({"type": "response.cancel", "event_id": "evt_again"})
+        again = await client.wait_for("error")
+        await client.close()
+        return client, done, again
+
+    client, done, again = run(scenario())
+    assert done["response"]["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
+    closing = ("response.output_item.done", "conversation.item.done")
+    closed = [e["item"] for e in client.received if e["type"] in closing]
+    assert [item["status"] for item in closed if item["role"] == "assistant"] == ["incomplete", "incomplete"]
+    usage = done["response"]["usage"]
+    assert usage["input_token_details"]["text_tokens"] == math.ceil(len("a long sentence to be cut off " * 4) / 4)
+    assert usage["output_token_details"]["audio_tokens"] > 0
+    assert (again["error"]["code"], again["error"]["event_id"]) == ("response_cancel_not_active", "evt_again")
+
+
+def test_a_function_tool_is_called_and_its_output_spoken(caller):
+    async def scenario():
+        client = RtcClient()
+        await client.connect(caller.post_offer, caller.mint(SESSION))
+        # As the SDKs do: tools come with a session.update (the local mint keeps no tools yet).
+        client.send({"type": "session.update", "session": {"type": "realtime", "tools": [CHECK_ORDER]}})
+        await client.wait_for("session.updated")
+        client.send(typed("Could you check_order order_id=42 please?"))
+        client.send({"type": "response.create"})
+        arguments = await client.wait_for("response.function_call_arguments.done")
+        called = await client.wait_for("response.done")
+        output = {"type": "function_call_output", "call_id": arguments["call_id"], "output": "shipped on Monday"}
+        client.send({"type": "conversation.item.create", "item": output})
+        client.send({"type": "response.create"})
+        answer = await client.wait_for("response.output_audio_transcript.done")
+        await client.wait_for("output_audio_buffer.stopped")
+        await client.close()
+        return arguments, called, answer
+
+    arguments, called, answer = run(scenario())
+    assert (arguments["name"], json.loads(arguments["arguments"])) == ("check_order", {"order_id": 42})
+    assert called["response"]["output"][0]["type"] == "function_call"
+    assert "shipped on Monday" in answer["transcript"]
+
+
+def test_malformed_events_do_not_break_the_call(caller):
+    async def scenario():
+        client = RtcClient()
+        await client.connect(caller.post_offer, caller.mint(SESSION))
+        client.send({"type": {"not": "a string"}})
+        client.send({"type": "session.update", "session": {"type": "realtime", "audio": "loud"}})
+        client.send({"type": "session.update", "session": {"audio": {"input": {"turn_detection": "always"}}}})
+        client.send({"type": "conversation.item.retrieve", "item_id": ["item_1"]})
+        client.send(typed("still here"))
+        client.send({"type": "response.create"})
+        answer = await client.wait_for("response.output_audio_transcript.done")
+        client.speak(utterance(0.5))  # and it still hears turns
+        await client.wait_for("input_audio_buffer.speech_stopped")
+        await client.close()
+        return client, answer
+
+    client, answer = run(scenario())
+    assert answer["transcript"] == "still here"
+    codes = [e["error"]["code"] for e in client.received if e["type"] == "error"]
+    assert codes == ["invalid_json", "invalid_type", "invalid_type", "item_retrieve_invalid_item_id"]
