@@ -63,31 +63,3 @@ def assert_server_event(event):
     nested = _unknown_keys(parsed, event["type"])
     assert not nested, f"{event['type']} carries keys the SDK does not define: {nested}"
     return parsed
-
-
-# Keys OpenAI's own server sends that its SDK types do not declare, which the local provider sends too
-# (docs/local-provider.md lists them). Paths use "[]" for any list index.
-OPENAI_KEYS_BEYOND_SDK = frozenset({"session.id", "session.object"})  # session.created, session.updated
-
-
-def unknown_keys(value, path=""):
-    """The paths of keys, at any depth of a parsed SDK model, that its types do not declare."""
-    from pydantic import BaseModel
-
-    found = set()
-    if isinstance(value, BaseModel):
-        found |= {f"{path}.{key}".lstrip(".") for key in (value.model_extra or {})}
-        for name in type(value).model_fields:
-            found |= unknown_keys(getattr(value, name), f"{path}.{name}")
-    elif isinstance(value, list):
-        for item in value:
-            found |= unknown_keys(item, f"{path}[]")
-    return found
-
-
-def assert_server_event_strict(event):
-    """assert_server_event, and no key at any depth beyond the SDK's types but those OpenAI itself sends."""
-    parsed = assert_server_event(event)
-    extra = unknown_keys(parsed) - OPENAI_KEYS_BEYOND_SDK
-    assert not extra, f"{event['type']} carries keys the SDK does not define: {extra}"
-    return parsed

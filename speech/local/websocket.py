@@ -83,8 +83,7 @@ class DeltaOutput:
                 sent += min(step, len(samples) - start) / SAMPLE_RATE
                 await asyncio.sleep(max(0.0, started + sent - time.monotonic()))
             else:
-                self._queue.pop(0)
-                self.send(events.event("response.output_audio.done", **ids))
+                self._queue.pop(0)  # response.output_audio.done is the model's to send, as over WebRTC
                 if not done.done():
                     done.set_result(True)
 
