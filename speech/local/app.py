@@ -24,6 +24,7 @@ from .client_secrets import client_secret_mint, client_secret_read
 from .events import new_id
 from .limits import FixedWindowLimiter, SecretLedger
 from .server import CallLimitReached, InvalidOffer, LocalRealtimeServer
+from .transcription import recogniser
 from .websocket import DeltaOutput, websocket_response, websocket_serve
 
 logger = logging.getLogger(__name__)
@@ -328,12 +329,18 @@ async def _close_calls(app):
     await app[SERVER].close_all()
 
 
+async def _warm_recogniser(app):
+    # Start the speech-recognition worker with the service, not with its first call's handshake.
+    recogniser.warm()
+
+
 def make_app(config):
     app = web.Application(middlewares=[cors], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
     app[SERVER] = LocalRealtimeServer(config)
     app[RATES] = FixedWindowLimiter()
     app[USED_SECRETS] = SecretLedger()
+    app.on_startup.append(_warm_recogniser)
     app.on_shutdown.append(_close_calls)
     app.router.add_post("/v1/realtime/client_secrets", client_secrets)
     app.router.add_post("/v1/realtime/calls", calls)
