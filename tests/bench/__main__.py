@@ -6,7 +6,7 @@ Starts two fake providers on loopback (0 ms and 300 ms), the production server c
   (b) throughput at concurrency 64 with 300 ms provider latency, against the limit 64 / 0.3 s;
   (c) errors;  (d) each worker's resident memory;
   (e) the chat page's click-to-connected time in Debian's Chromium against the built-in local
-      provider (served by the same server), p50 and p95.
+      provider (its own service, python -m speech.local), p50 and p95.
 Prints a table and writes test-artifacts/benchmark.md; --update-docs writes docs/benchmark.md too.
 """
 
@@ -15,6 +15,7 @@ import collections
 import datetime
 import os
 import platform
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -29,7 +30,7 @@ import psycopg
 import requests
 
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
-from tests.servers import ROOT, manage
+from tests.servers import ROOT, manage, start_local_service
 from tests.vault_server import free_port
 
 DATABASE = "speech_bench"
@@ -240,7 +241,7 @@ def report_text(args, scheme, table, detail):
         + "\n".join(table)
         + f"\n\n{detail}.\n\n"
         "The last row is the chat page in Debian's Chromium (Playwright, a fake microphone), logged in as a "
-        "member of a tenant on the built-in local provider served by the same server: from the click on "
+        "member of a tenant on the built-in local provider (its own service process): from the click on "
         "Connect to the connected state (a minted secret, the SDP exchange with the local provider, ICE and "
         "DTLS on loopback, the data channel open), as the page itself measures and shows it. "
         "`BENCH_ARGS=--no-browser` leaves it out (without Chromium the bench stops and says so).\n\n"
@@ -253,7 +254,8 @@ def report_text(args, scheme, table, detail):
         "primary-key query for the settings generation. That read alone, 20 000 calls, best of five, on the "
         "same machine while other work ran: SQLite (a file, as `make run`) 13 µs; PostgreSQL on 127.0.0.1 "
         "(psycopg 3, a kept connection) 52-60 µs. The same read through the ORM took 130-340 µs, hence the "
-        "plain SQL; a Redis `GET` took 36 µs.\n"
+        "plain SQL; a Redis `GET` took 36 µs. Under PostgreSQL each process shares a pool of connections "
+        "(`DB_POOL_SIZE`).\n"
     )
 
 
@@ -284,6 +286,7 @@ def main():
 
     folder = tempfile.mkdtemp(prefix="bench-")
     processes = []
+    local = None
     scheme = "https" if args.tls else "http"
     tls_args, env_tls = [], {}
     if args.tls:
@@ -292,6 +295,15 @@ def main():
         env_tls = {"REQUESTS_CA_BUNDLE": cert}
     try:
         ports = {"fast": free_port(), "slow": free_port(), "gateway": free_port()}
+        # The chat page's provider: the built-in local one, as its own service, its limits out of the way.
+        local = start_local_service(
+            api_key="sk-local-bench-" + secrets.token_hex(16),
+            LOCAL_REALTIME_MAX_CALLS=64,
+            LOCAL_REALTIME_MAX_CALLS_PER_ACCOUNT=64,
+            LOCAL_REALTIME_RATE_CLIENT_SECRETS="",
+            LOCAL_REALTIME_RATE_CALLS="",
+            LOCAL_REALTIME_RATE_HANGUPS="",
+        )
         for name, latency in (("fast", 0), ("slow", args.provider_latency_ms)):
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "tests.bench.fake_provider", "--port", str(ports[name]),
@@ -310,13 +322,7 @@ def main():
             "BIND": f"127.0.0.1:{ports['gateway']}",
             # One tenant makes all the load here; its cap (a quarter of the threads) would refuse most of it.
             "SPEECH_PROVIDER_CALLS_PER_TENANT": "64",
-            # The chat page's provider: the local one, served by the same server, its limits out of the way.
-            "LOCAL_REALTIME_URL": f"http://127.0.0.1:{ports['gateway']}/local-realtime/v1",
-            "LOCAL_REALTIME_MAX_CALLS": "64",
-            "LOCAL_REALTIME_MAX_CALLS_PER_ACCOUNT": "64",
-            "LOCAL_REALTIME_RATE_CLIENT_SECRETS": "",
-            "LOCAL_REALTIME_RATE_CALLS": "",
-            "LOCAL_REALTIME_RATE_HANGUPS": "",
+            **local.gateway_env,
             **env_tls,
         }
         subprocess.run(["redis-cli", "-u", REDIS, "flushdb"], check=False, capture_output=True)
@@ -387,8 +393,7 @@ def main():
         limit = args.concurrency / (args.provider_latency_ms / 1000)
         memory = worker_rss_mb(server.pid)
 
-        # (e) the browser's click-to-connected time, on a fresh server: each of the loaded server's threads
-        # keeps its PostgreSQL connection (CONN_MAX_AGE), and 2 x 64 of them can exhaust its 100 by default.
+        # (e) the browser's click-to-connected time, on a fresh server (no load left in its queues).
         if not args.no_browser:
             server.terminate()
             server.wait(20)
@@ -398,6 +403,8 @@ def main():
                 f"http://127.0.0.1:{ports['gateway']}", connects=args.connects
             )
     finally:
+        if local is not None:
+            local.stop()
         for process in reversed(processes):
             process.terminate()
         for process in processes:
