@@ -45,15 +45,27 @@ def start_server(env, port, *, log=subprocess.DEVNULL):
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
+    return _answering(process, f"http://127.0.0.1:{port}/login/")
+
+
+def start_production_server(env):
+    """The production server (`python -m config.serve`: make serve's granian) on env["BIND"], answering."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "config.serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    return _answering(process, f"http://{env['BIND']}/healthz")
+
+
+def _answering(process, url):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.get(f"http://127.0.0.1:{port}/login/", timeout=1, allow_redirects=False)
+            requests.get(url, timeout=1, allow_redirects=False)
             return process
         except requests.ConnectionError:
             time.sleep(0.1)
     process.kill()
-    pytest.fail(f"the server on port {port} did not start")
+    pytest.fail(f"{url} did not answer")
 
 
 class LocalService:

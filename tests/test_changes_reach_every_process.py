@@ -2,15 +2,12 @@
 a revoked API key and a changed voice take effect on the next request of every running server process:
 two `make run`-style servers, and the two workers of `make serve`."""
 
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 import requests
 
-from tests.servers import ROOT, manage, start_server
+from tests.servers import manage, start_production_server, start_server
 from tests.vault_server import free_port
 
 MAKE_KEY = """
@@ -87,14 +84,12 @@ def test_a_revoked_key_is_refused_by_every_worker_of_the_production_server(tmp_p
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
     raw_key = manage(env, "shell", "-c", MAKE_KEY).strip().splitlines()[-1]
-    process = subprocess.Popen([sys.executable, "-m", "config.serve"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = start_production_server(env)
 
     def workers_served():
         return {path.name.rsplit("_", 1)[-1] for path in (tmp_path / "prometheus").glob("counter_*.db")}
 
     try:
-        wait_until_serving(port)
         with ThreadPoolExecutor(8) as pool:
             sent = 0
             # Which worker accepts a connection is the kernel's choice: send until both have cached the key.
@@ -110,14 +105,3 @@ def test_a_revoked_key_is_refused_by_every_worker_of_the_production_server(tmp_p
     finally:
         process.terminate()
         process.wait(40)
-
-
-def wait_until_serving(port):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    pytest.fail(f"the server on port {port} did not start")

@@ -2,16 +2,14 @@
 audit rows written in the background and still written when the server stops."""
 
 import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import requests
 
-from tests.servers import ROOT, manage
+from tests.servers import manage, start_production_server
 from tests.vault_server import free_port
 
 MAKE_KEY = """
@@ -44,21 +42,8 @@ def server(tmp_path, local_service):
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
     raw_key = manage(env, "shell", "-c", MAKE_KEY).strip().splitlines()[-1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "config.serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_production_server(env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/healthz", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.2)
     yield SimpleNamespace(base=base, raw_key=raw_key, metrics_dir=tmp_path / "prometheus", env=env, process=process)
     process.terminate()
     process.wait(40)

@@ -1,7 +1,6 @@
 """The production server (granian, config.serve) under a tenant whose provider trickles its answer:
 health checks and the other tenants keep being served while the attack runs."""
 
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,7 @@ import pytest
 import requests
 
 from tests.hostile_upstream import HostileUpstream
-from tests.servers import ROOT, manage
+from tests.servers import manage, start_production_server
 from tests.vault_server import free_port
 
 DEADLINE = 3
@@ -51,19 +50,9 @@ def attacked(tmp_path):
         manage(env, "migrate", "--noinput")
         setup = SETUP.format(attacker=upstream.endpoint("trickle-head"), other=upstream.endpoint("ok"))
         attacker_key, other_key = manage(env, "shell", "-c", setup).strip().splitlines()[-1].split()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "config.serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        process = start_production_server(env)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    requests.get(f"{base}/healthz", timeout=1)
-                    break
-                except requests.ConnectionError:
-                    time.sleep(0.2)
             yield base, upstream, attacker_key, other_key
         finally:
             upstream.stop.set()  # frees the server's threads (old code) before it is asked to stop
