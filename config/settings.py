@@ -224,7 +224,7 @@ AXES_CLIENT_IP_CALLABLE = "speech.throttling.client_ip"
 # The login page again, saying why, with status 429 (not axes' bare text).
 AXES_LOCKOUT_CALLABLE = "config.login.lockout_response"
 
-# CORS: these origins everywhere, plus each tenant's own (settings_admin.cors).
+# CORS: these origins everywhere, plus each tenant's own (speech/cors.py).
 SPECTACULAR_SETTINGS = {
     "TITLE": "Realtime speech gateway API",
     "DESCRIPTION": "Mint realtime sessions for your own front end, and read or change a tenant's speech "

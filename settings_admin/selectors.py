@@ -1,7 +1,7 @@
 """Read paths for the gateway: a warm request reads the settings with one small query, the generation.
 
 Values are cached in each process under a generation number kept in the database (generation.py).
-Every change of a tenant, host name, settings row, membership, API key, preference or credential
+Every change of a tenant, host name, settings row, membership, API key or credential
 bumps the generation once it commits, so a change reaches every process (workers, instances,
 `make run`) on its next request. The generation is read once per request, and on each use outside
 a request (management commands, threads).

@@ -205,7 +205,7 @@ def fault_error(exc):
 
 def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: our errors and DRF's own in one shape. Anything else goes on to Django's
-    handler500 (speech.views.server_error), which logs it and answers internal_error."""
+    handler500 (speech.ops.error_pages.server_error), which logs it and answers internal_error."""
     exc = fault_error(exc) or exc
     if isinstance(exc, SpeechError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None

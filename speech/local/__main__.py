@@ -16,7 +16,6 @@ def main():
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     logging.getLogger("aioice").setLevel(logging.WARNING)  # a line per ICE check otherwise
-    logging.getLogger("aioice").setLevel(logging.WARNING)  # otherwise a line per ICE check
     # aiohttp's access log: a line per request unless ACCESS_LOG=false, like make serve.
     access_log = logging.getLogger("aiohttp.access") if os.environ.get("ACCESS_LOG", "true") != "false" else None
     try:
