@@ -15,7 +15,9 @@ from speech.local.audio import SAMPLE_RATE
 from tests.e2e.conftest import chromium
 from tests.speech.local.speech_samples import espeak_48k, overlap, require_espeak
 
-PHRASE = "please check order one two three"
+# Words pocketsphinx hears in espeak-ng's clear voice through Opus, all six, at any level measured;
+# "please check order one two three" loses its first two words ("least you order ...") even so.
+PHRASE = "what is the weather like today"
 # Silence first, so the call is up before the words begin, and after, so turn detection ends the turn.
 LEAD_SECONDS, TAIL_SECONDS = 1.5, 1.5
 
@@ -56,8 +58,8 @@ def test_a_spoken_phrase_comes_back_as_words_in_the_transcript(chat):
     )
     heard = page.locator("#transcript li[data-role=user]").first.text_content()
     print(f"\n[e2e] said: {PHRASE!r}; heard: {heard!r}; overlap {overlap(heard, PHRASE)}/{len(PHRASE.split())}")
-    assert overlap(heard, PHRASE) >= 3, heard
-    assert overlap(reply.text_content().removeprefix("You said:"), PHRASE) >= 3, reply.text_content()
+    assert overlap(heard, PHRASE) >= 4, heard
+    assert overlap(reply.text_content().removeprefix("You said:"), PHRASE) >= 4, reply.text_content()
     assert not chat.logged("PAGEERROR")
     page.click("#hangup")  # the call ends now, not when the peer notices the closed page
     page.wait_for_selector("#status[data-state=idle]")
