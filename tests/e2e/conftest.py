@@ -4,6 +4,7 @@ In CI (CI=true) a missing Chromium fails the run; elsewhere these tests skip wit
 """
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,9 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="module")
-def browser():
+@contextmanager
+def chromium(extra_args=()):
+    """Debian's Chromium under Playwright, with the tests' flags and any more; fails, not skips, under CI."""
     if not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)"
         pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
@@ -33,11 +35,17 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
             yield browser
             browser.close()
     finally:
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
