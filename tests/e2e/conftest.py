@@ -118,5 +118,10 @@ def open_chat(browser, served):
 
 
 @pytest.fixture
-def chat(open_chat):
-    return open_chat()
+def chat(open_chat, request):
+    page = open_chat()
+    yield page
+    # The page's console, kept for when a browser test fails (test-artifacts/console/).
+    folder = ARTIFACTS / "console"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{request.node.name}.txt").write_text("\n".join(page.console))
