@@ -216,17 +216,24 @@ def test_the_agents_sdk_on_the_gateways_own_page(chat, agents_sdk_bundle):
 def test_the_agents_sdk_on_another_origin_with_an_api_key(served, sdk_context, integrator_site):
     """Cross origin: an integrator's page, allowed by the tenant, mints with an API key (sessions scope)."""
     tenant = Tenant.objects.get(slug="default")
+    _, key = TenantAPIKey.objects.create_key(name="integrator", tenant=tenant)
+    start = "([url, key]) => { agentsTest.start({mintUrl: url, headers: {Authorization: `Api-Key ${key}`}}); }"
+    mint_url = f"{served.url}/api/v1/realtime_session"
+
+    # Until the tenant allows the origin, the browser keeps the mint's answer from the page.
+    refused = sdk_context().new_page()
+    refused.goto(f"{integrator_site.origin}/")
+    refused.evaluate(start, [mint_url, key])
+    _wait(refused, "t.status.startsWith('failed')")
+    assert "Failed to fetch" in _state(refused, "status")
+
     tenant.allowed_origins = [integrator_site.origin]
     tenant.save()
-    _, key = TenantAPIKey.objects.create_key(name="integrator", tenant=tenant)
     page = sdk_context().new_page()
     console = []
     page.on("console", lambda message: console.append(message.text))
     page.on("pageerror", lambda error: console.append(f"PAGEERROR {error}"))
     page.goto(f"{integrator_site.origin}/")
-    page.evaluate(
-        "([url, key]) => { agentsTest.start({mintUrl: url, headers: {Authorization: `Api-Key ${key}`}}); }",
-        [f"{served.url}/api/v1/realtime_session", key],
-    )
+    page.evaluate(start, [mint_url, key])
     converse(page)
     assert not [line for line in console if "PAGEERROR" in line or "CORS" in line], console
