@@ -75,6 +75,7 @@ class StaticSite:
         files = {
             "/": ("text/html", b'<!doctype html><title>integrator</title><script src="/agent.js"></script>'),
             "/agent.js": ("text/javascript", bundle),
+            "/favicon.ico": ("image/x-icon", b""),
         }
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -103,6 +104,14 @@ def integrator_site(agents_sdk_bundle):
     site = StaticSite(agents_sdk_bundle)
     yield site
     site.close()
+
+
+def record_console(page):
+    """The page's console warnings and errors (the SDK's logger warns and errors there) and uncaught errors."""
+    complaints = []
+    page.on("console", lambda m: m.type in ("warning", "error") and complaints.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda error: complaints.append(f"pageerror: {error}"))
+    return complaints
 
 
 def _state(page, expression):
@@ -201,6 +210,7 @@ def test_the_agents_sdk_on_the_gateways_own_page(chat, agents_sdk_bundle):
     """Same origin: the chat page of a logged-in member loads the SDK (under the page's CSP) and mints with its
     session cookie and CSRF token."""
     page = chat.page
+    complaints = record_console(page)
     page.route(
         f"{chat.base_url}{SAME_ORIGIN_BUNDLE_PATH}",
         lambda route: route.fulfill(status=200, content_type="text/javascript", body=agents_sdk_bundle),
@@ -209,8 +219,7 @@ def test_the_agents_sdk_on_the_gateways_own_page(chat, agents_sdk_bundle):
     page.add_script_tag(url=SAME_ORIGIN_BUNDLE_PATH)
     page.evaluate("(url) => { agentsTest.start({mintUrl: url, csrf: true}); }", "/realtime_session")
     converse(page)
-    assert not chat.logged("PAGEERROR"), chat.console
-    assert not chat.logged("Content Security Policy"), chat.console  # Chromium's words for a refused load
+    assert complaints == []  # a CSP refusal, a CORS failure, an SDK warning would all be here
 
 
 def test_the_agents_sdk_on_another_origin_with_an_api_key(served, sdk_context, integrator_site):
@@ -230,10 +239,8 @@ def test_the_agents_sdk_on_another_origin_with_an_api_key(served, sdk_context, i
     tenant.allowed_origins = [integrator_site.origin]
     tenant.save()
     page = sdk_context().new_page()
-    console = []
-    page.on("console", lambda message: console.append(message.text))
-    page.on("pageerror", lambda error: console.append(f"PAGEERROR {error}"))
+    complaints = record_console(page)
     page.goto(f"{integrator_site.origin}/")
     page.evaluate(start, [mint_url, key])
     converse(page)
-    assert not [line for line in console if "PAGEERROR" in line or "CORS" in line], console
+    assert complaints == []
