@@ -82,4 +82,4 @@ lint: install-dev
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache
+	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache tests/e2e/agents_sdk/node_modules tests/e2e/agents_sdk/dist
