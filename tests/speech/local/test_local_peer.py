@@ -318,8 +318,10 @@ def test_twenty_connect_hang_up_cycles_leave_nothing_behind(limited):
         run(cycle())
     assert run(calls_open_after_waiting(caller.service)) == 0
     fds_after, threads_after = process_resources(caller.service)
-    assert fds_after <= fds_before
-    assert threads_after <= threads_before
+    # A leak would show once per call (20); the service's recogniser worker may still be finishing its
+    # start (a pipe or two) when the first count is taken.
+    assert fds_after <= fds_before + 2
+    assert threads_after <= threads_before + 1
 
 
 def test_spoken_words_are_transcribed_kept_in_the_item_and_answered(caller):
