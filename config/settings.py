@@ -105,6 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env.float("DB_POOL_TIMEOUT", default=5.0),
         },
     }
+    # Django then has the pool check a connection before lending it: one broken while it waited (a
+    # database restart) is replaced, not lent.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

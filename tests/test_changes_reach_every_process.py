@@ -2,12 +2,10 @@
 a revoked API key and a changed voice take effect on the next request of every running server process:
 two `make run`-style servers, and the two workers of `make serve`."""
 
-import sys
-from pathlib import Path
 
 import requests
 
-from tests.servers import manage, start_production_server, start_server
+from tests.servers import manage, production_env, start_production_server, start_server
 from tests.vault_server import free_port
 
 MAKE_KEY = """
@@ -67,20 +65,13 @@ def test_a_revoked_key_is_refused_by_every_worker_of_the_production_server(tmp_p
     from concurrent.futures import ThreadPoolExecutor
 
     port = free_port()
-    env = {
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "SECRET_KEY": "production-test-secret-key-0123456789abcdefghijkl",
+    env = production_env(
+        tmp_path,
+        port,
         **local_service.gateway_env,  # its service has no rate limits: up to 400 mints in a few seconds
-        "STATIC_FROM_SOURCE": "false",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-        "BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
-        "WEB_THREADS": "16",
-        "SPEECH_PROVIDER_CALLS_PER_TENANT": "8",  # the eight mints sent at once
-        "ACCESS_LOG": "false",
-        "SPEECH_SETTINGS_CACHE_SECONDS": "3600",
-    }
+        SPEECH_PROVIDER_CALLS_PER_TENANT=8,  # the eight mints sent at once
+        SPEECH_SETTINGS_CACHE_SECONDS=3600,
+    )
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
     raw_key = manage(env, "shell", "-c", MAKE_KEY).strip().splitlines()[-1]

@@ -2,14 +2,12 @@
 audit rows written in the background and still written when the server stops."""
 
 import re
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import requests
 
-from tests.servers import manage, start_production_server
+from tests.servers import manage, production_env, start_production_server
 from tests.vault_server import free_port
 
 MAKE_KEY = """
@@ -24,21 +22,14 @@ print(TenantAPIKey.objects.create_key(name="ops", tenant=tenant)[1])
 @pytest.fixture
 def server(tmp_path, local_service):
     port = free_port()
-    env = {
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "SECRET_KEY": "production-test-secret-key-0123456789abcdefghijkl",
+    env = production_env(
+        tmp_path,
+        port,
         **local_service.gateway_env,
-        "STATIC_FROM_SOURCE": "false",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-        "BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
-        "WEB_THREADS": "16",
         # The test sends 8 mints of one tenant at once (the default would be a quarter of WEB_THREADS).
-        "SPEECH_PROVIDER_CALLS_PER_TENANT": "8",
-        "ACCESS_LOG": "false",
-        "SPEECH_AUDIT_ASYNC": "true",
-    }
+        SPEECH_PROVIDER_CALLS_PER_TENANT=8,
+        SPEECH_AUDIT_ASYNC="true",
+    )
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
     raw_key = manage(env, "shell", "-c", MAKE_KEY).strip().splitlines()[-1]

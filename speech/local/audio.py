@@ -237,10 +237,11 @@ async def speak(text, *, voice):
     if espeak is None:
         return tone()
     async with _speaker_slots():
-        return await _espeak(espeak, text, voice)
+        return await espeak_run(espeak, text, voice)
 
 
-async def _espeak(espeak, text, voice):
+async def espeak_run(espeak, text, voice):
+    """One espeak-ng process for `text` (speak() bounds how many run at once)."""
     # The text goes in on stdin, never as an argument: there, "-f/etc/passwd" or "-w file" would be an option.
     process = await asyncio.create_subprocess_exec(
         espeak, "--stdin", "--stdout", "-v", ESPEAK_VOICES.get(voice, "en-us"),

@@ -120,7 +120,7 @@ def test_turn_detection_timings_are_bounded(setting, value, attribute, bound):
 
 def test_speech_synthesis_runs_a_bounded_number_of_processes_at_once(monkeypatch):
     active = peak = 0
-    synthesize = audio._espeak
+    synthesize = audio.espeak_run
 
     async def counting(*args):
         nonlocal active, peak
@@ -131,7 +131,7 @@ def test_speech_synthesis_runs_a_bounded_number_of_processes_at_once(monkeypatch
         finally:
             active -= 1
 
-    monkeypatch.setattr(audio, "_espeak", counting)
+    monkeypatch.setattr(audio, "espeak_run", counting)
 
     async def many():
         return await asyncio.gather(*(speak("one two three", voice="verse") for _ in range(3 * SPEAK_CONCURRENCY)))

@@ -6,6 +6,7 @@ import pytest
 
 from speech.local import audio
 from speech.local.audio import SAMPLE_RATE, VoiceActivityDetector, level_dbfs, speak, tone
+from tests.speech.local.speech_samples import require_espeak
 
 
 def frames(samples):
@@ -61,12 +62,6 @@ def test_without_espeak_a_tone_answers(monkeypatch):
     monkeypatch.setattr(audio.shutil, "which", lambda name: None)
     samples = asyncio.run(speak("Hello", voice="verse"))
     assert np.array_equal(samples, tone())
-
-
-def require_espeak():
-    if audio.shutil.which("espeak-ng") is None:
-        message = "espeak-ng is not installed (make system-deps installs it)"
-        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
 
 
 @pytest.fixture
