@@ -311,6 +311,23 @@ _WEB_THREADS = env.int("WEB_THREADS", default=64)
 SPEECH_PROVIDER_CALLS_PER_TENANT = env.int("SPEECH_PROVIDER_CALLS_PER_TENANT", default=max(1, _WEB_THREADS // 4))
 SPEECH_PROVIDER_CALLS = env.int("SPEECH_PROVIDER_CALLS", default=max(1, _WEB_THREADS * 3 // 4))
 
+# Calls (docs/calls.md): the operator's defaults for tenants without a call policy of their own, and the
+# price table the cost estimate uses: USD per million tokens, per model (a JSON object in the environment).
+SPEECH_CALL_MAX_SECONDS = env.int("SPEECH_CALL_MAX_SECONDS", default=30 * 60)
+SPEECH_CALL_IDLE_SECONDS = env.int("SPEECH_CALL_IDLE_SECONDS", default=5 * 60)
+SPEECH_MODEL_PRICES = env.json(
+    "SPEECH_MODEL_PRICES",
+    default={
+        # input_text, input_audio, input_cached, output_text, output_audio (OpenAI's list prices, 2026-11)
+        "gpt-realtime": {
+            "input_text": 4, "input_audio": 32, "input_cached": 0.4, "output_text": 16, "output_audio": 64,
+        },
+        "gpt-realtime-mini": {
+            "input_text": 0.6, "input_audio": 10, "input_cached": 0.3, "output_text": 2.4, "output_audio": 20,
+        },
+    },
+)  # fmt: skip
+
 # The chat page: how long one WebRTC negotiation may take, and how many fresh sessions to try.
 SPEECH_NEGOTIATION_TIMEOUT_MS = env.int("SPEECH_NEGOTIATION_TIMEOUT_MS", default=10000)
 SPEECH_NEGOTIATION_ATTEMPTS = env.int("SPEECH_NEGOTIATION_ATTEMPTS", default=3)

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from .calls.models import Call, CallPolicy, ResponseUsage, TranscriptLine  # noqa: F401  (models of this app)
+
 
 class Outcome(models.TextChoices):
     SUCCESS = "success", "Success"
@@ -21,6 +23,7 @@ class SessionAudit(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     duration_ms = models.FloatField()
     client_ip = models.GenericIPAddressField(null=True, blank=True)
+    call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="audits")
 
     class Meta:
         ordering = ["-created_at"]
