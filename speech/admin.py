@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from settings_admin.admin import ReadOnlyModelAdmin
 from settings_admin.models import Tenant
@@ -17,12 +18,35 @@ from .selectors import tenant_usage
 class SessionAuditAdmin(ReadOnlyModelAdmin):
     """Read-only: the audit log is written by the gateway alone."""
 
-    list_display = ["created_at", "tenant", "actor", "provider", "model", "voice", "outcome", "error_code",
-                    "duration_ms", "client_ip"]  # fmt: skip
+    # Narrow columns, so the list fits a 1280 px window beside its filters (audit.css wraps long values).
+    list_display = ["when", "tenant", "actor", "session", "result", "duration", "client_ip"]
     list_filter = ["outcome", "tenant", "provider", "error_code", "created_at"]
     search_fields = ["tenant__slug", "user__username", "api_key__prefix", "client_ip", "error_code"]
     list_select_related = ["tenant", "user", "api_key"]
     date_hierarchy = "created_at"
+
+    class Media:
+        css = {"all": ["speech/admin-audit.css"]}
+
+    def changelist_view(self, request, extra_context=None):
+        # The list needs the width: the navigation sidebar stays a click away (the admin's own toggle).
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
+    @admin.display(description="when", ordering="created_at")
+    def when(self, audit):
+        return timezone.localtime(audit.created_at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="provider · model · voice", ordering="provider")
+    def session(self, audit):
+        return format_html("{}<br><small>{} · {}</small>", audit.provider, audit.model, audit.voice)
+
+    @admin.display(description="result", ordering="error_code")
+    def result(self, audit):
+        return audit.error_code or audit.outcome
+
+    @admin.display(description="ms", ordering="duration_ms")
+    def duration(self, audit):
+        return round(audit.duration_ms)
 
     @admin.display(description="who")
     def actor(self, audit):

@@ -1,9 +1,10 @@
 """Voice previews: a short sample in a voice, from the provider a tenant's admin is choosing.
 
 The sample comes from the provider's own text-to-speech with the tenant's own credential (the local
-provider's service speaks it with espeak-ng), under the same endpoint rules, deadline, size cap and
-per-tenant slots as minting. Samples are kept in a cache of their own (config/settings.py
-"voice_previews": in-process, a bounded number of entries, each at most the provider answer cap), keyed by
+provider's service speaks it with espeak-ng), under the same endpoint rules, deadline and per-tenant slots
+as minting, and a size cap of its own (SPEECH_VOICE_PREVIEW_MAX_BYTES: audio is larger than a mint answer).
+Samples are kept in a cache of their own (config/settings.py "voice_previews": in-process, a bounded number
+of entries), keyed by
 where the request goes and what it asks for, never by who asks: the same request gives the same audio.
 """
 
@@ -22,7 +23,7 @@ from .providers.base import SessionConfig
 from .services import provider_credential_get
 from .upstream import upstream_slot
 
-PREVIEW_TEXT = "Hello! This is the voice {voice}. This is how I will sound when we talk."
+PREVIEW_TEXT = "Hello! I am {voice}, and this is how I sound."
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ def voice_preview_create(*, speech_settings, voice, provider_id=None):
     if (audio := cache.get(key)) is not None:
         return VoicePreview(audio=audio, cached=True)
     with upstream_slot(tenant_id=speech_settings.tenant_id):
-        audio = provider.create_speech(api_key=api_key, config=config, text=text)
+        audio = provider.create_speech(
+            api_key=api_key, config=config, text=text, max_bytes=settings.SPEECH_VOICE_PREVIEW_MAX_BYTES
+        )
     cache.set(key, audio, settings.SPEECH_VOICE_PREVIEW_CACHE_SECONDS)
     return VoicePreview(audio=audio, cached=False)

@@ -208,6 +208,6 @@ class RealtimeProvider:
         Providers without text-to-speech, or settings it cannot serve, raise speech.errors.PreviewUnavailable."""
         raise errors.PreviewUnavailable(f"{self.name} cannot play voice samples.")
 
-    def create_speech(self, *, api_key, config, text):
-        """`text` spoken in config.voice (a voice preview), as the bytes of a WAV file."""
+    def create_speech(self, *, api_key, config, text, max_bytes):
+        """`text` spoken in config.voice (a voice preview), as the bytes of a WAV file of at most `max_bytes`."""
         raise errors.PreviewUnavailable(f"{self.name} cannot play voice samples.")

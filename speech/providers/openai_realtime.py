@@ -202,9 +202,9 @@ class OpenAIRealtimeProvider(RealtimeProvider):
             "session": self.session_body(config),
         }
 
-    def post(self, url, *, headers, json=None, files=None):
+    def post(self, url, *, headers, json=None, files=None, max_bytes=None):
         """POST to the provider and read the whole answer within SPEECH_PROVIDER_DEADLINE_SECONDS and
-        SPEECH_PROVIDER_MAX_RESPONSE_BYTES; returns a ProviderAnswer."""
+        `max_bytes` (default SPEECH_PROVIDER_MAX_RESPONSE_BYTES); returns a ProviderAnswer."""
         request = requests.Request("POST", url, headers=headers, json=json, files=files).prepare()
         with Deadline(settings.SPEECH_PROVIDER_DEADLINE_SECONDS) as deadline:
             try:
@@ -215,7 +215,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
                     verify=self.verify,
                 )
                 try:
-                    content = read_capped(response, settings.SPEECH_PROVIDER_MAX_RESPONSE_BYTES)
+                    content = read_capped(response, max_bytes or settings.SPEECH_PROVIDER_MAX_RESPONSE_BYTES)
                 finally:
                     response.close()  # a whole answer leaves its connection in the pool, any other closes it
             except (requests.Timeout, urllib3.exceptions.ReadTimeoutError):
@@ -243,9 +243,9 @@ class OpenAIRealtimeProvider(RealtimeProvider):
     def speech_request(self, *, config, text):
         return self.speech_url(config.endpoint, config.options), self.speech_body(config, text)
 
-    def create_speech(self, *, api_key, config, text):
+    def create_speech(self, *, api_key, config, text, max_bytes):
         url, body = self.speech_request(config=config, text=text)
-        response = self.post(url, json=body, headers=self.auth_headers(api_key, config))
+        response = self.post(url, json=body, headers=self.auth_headers(api_key, config), max_bytes=max_bytes)
         self.raise_for_status(response, what="speech request")
         if response.content[:4] != b"RIFF" or response.content[8:12] != b"WAVE":
             raise errors.ProviderBadResponse()
