@@ -69,6 +69,7 @@ class SessionAuditAdmin(ReadOnlyModelAdmin):
         tenants = Tenant.objects.order_by("slug")
         tenant = get_object_or_404(Tenant, pk=tenant_id) if tenant_id else tenants.first()
         usage = tenant_usage(tenant_id=tenant.pk, now=timezone.now()) if tenant else None
+        hour_title = f"hour ({timezone.get_current_timezone_name()})"
         context = {
             **self.admin_site.each_context(request),
             "title": f"Usage of {tenant}" if tenant else "Usage",
@@ -76,8 +77,8 @@ class SessionAuditAdmin(ReadOnlyModelAdmin):
             "tenant": tenant,
             "tenants": [(t, reverse("admin:speech_sessionaudit_usage_tenant", args=[t.pk])) for t in tenants],
             "charts": [
-                ("Last 24 hours, per hour", bar_chart(usage["hours"], label_format="%H:00")),
-                ("Last 30 days, per day", bar_chart(usage["days"], label_format="%b %d")),
+                ("Last 24 hours, per hour", bar_chart(usage["hours"], label_format="%H:00", x_title=hour_title)),
+                ("Last 30 days, per day", bar_chart(usage["days"], label_format="%b %d", x_title="day")),
             ]
             if usage
             else [],
