@@ -76,7 +76,8 @@ class VoicePreviewApi(APIView):
                 "not_a_member", "api_key_scope", "api_key_wrong_tenant", "tenant_not_found", "rate_limited",
                 "voice_not_allowed", "preview_unavailable", "endpoint_not_allowed", "credentials_missing",
                 "secrets_unavailable", "secrets_auth_failed", "provider_auth_failed", "provider_rejected",
-                "provider_unavailable", "provider_bad_response", "provider_rate_limited", "provider_timeout",
+                "provider_unavailable", "provider_bad_response", "provider_response_too_large",
+                "provider_rate_limited", "provider_timeout",
                 "provider_calls_limited", "server_busy",
             ),  # fmt: skip
         },

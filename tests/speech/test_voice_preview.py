@@ -241,3 +241,27 @@ def test_switching_the_form_to_the_local_provider_previews_it_before_saving(
 ):
     response = preview(admin_client, {"voice": "ash", "provider": "local"})
     assert response.status_code == 200 and loudness(response.content)[0] > 300
+
+
+def test_a_provider_without_text_to_speech_cannot_preview(admin_client, speech_settings, settings):
+    settings.SPEECH_PROVIDERS = [*settings.SPEECH_PROVIDERS, "tests.speech.direct_only_provider.DirectOnlyProvider"]
+    settings.SPEECH_ALLOWED_ENDPOINT_HOSTS = ["direct.example"]
+    response = preview(admin_client, {"voice": "verse", "provider": "direct_only"})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "preview_unavailable"
+    assert "cannot play voice samples" in response.json()["error"]["message"]
+
+
+def test_a_sample_larger_than_the_preview_cap_is_not_read(admin_client, speech_settings, settings):
+    settings.SPEECH_VOICE_PREVIEW_MAX_BYTES = 10_000
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, OPENAI_SPEECH_URL, body=wav(seconds=1.0), content_type="audio/wav")
+        response = preview(admin_client, {"voice": "verse"})
+    assert response.status_code == 502 and response.json()["error"]["code"] == "provider_response_too_large"
+
+
+def test_a_sample_longer_than_a_mint_answer_is_read_under_its_own_cap(admin_client, speech_settings, settings):
+    settings.SPEECH_PROVIDER_MAX_RESPONSE_BYTES = 10_000  # the mint cap does not apply to audio
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, OPENAI_SPEECH_URL, body=wav(seconds=3.0), content_type="audio/wav")
+        response = preview(admin_client, {"voice": "verse"})
+    assert response.status_code == 200 and len(response.content) > 100_000
