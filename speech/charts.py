@@ -2,7 +2,7 @@
 
 WIDTH, HEIGHT, GAP = 600, 120, 2
 # Room around the bars for the axes: the count's ticks on the left, the time's labels and title below.
-LEFT, TOP, BOTTOM = 40, 8, 34
+LEFT, TOP, BOTTOM, RIGHT = 40, 8, 34, 24
 
 
 def _y_ticks(peak):
@@ -37,7 +37,7 @@ def bar_chart(buckets, *, label_format, x_title):
     labelled = sorted({0, len(bars) // 2, len(bars) - 1}) if bars else []
     x_ticks = [{"x": round(bars[i]["x"] + bars[i]["width"] / 2, 1), "label": bars[i]["label"]} for i in labelled]
     return {
-        "width": LEFT + WIDTH,
+        "width": LEFT + WIDTH + RIGHT,
         "height": TOP + HEIGHT + BOTTOM,
         "plot": {"left": LEFT, "right": LEFT + WIDTH, "top": TOP, "bottom": TOP + HEIGHT},
         "bars": bars,

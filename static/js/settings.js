@@ -11,6 +11,14 @@ function fillSelect(select, values, chosen) {
   select.replaceChildren(...values.map((value) => new Option(value, value, false, value === chosen)));
 }
 
+function fillMultiple(select, values, chosen) {
+  select.replaceChildren(...values.map((value) => new Option(value, value, false, chosen.includes(value))));
+}
+
+function selectedValues(select) {
+  return [...select.selectedOptions].map((option) => option.value);
+}
+
 /**
  * One input for an option described by its JSON Schema (GET /api/v1/providers), with its help and
  * a place for its message. Blank means the provider's default.
@@ -145,7 +153,18 @@ export class SettingsPanel {
     const form = this.el.tenantForm;
     form.elements.provider.replaceChildren(...providers.map((p) => new Option(p.name, p.id, false, p.id === settings.provider)));
     form.elements.model.value = settings.model;
-    this.#showProvider(settings.provider, { voice: settings.voice, options: settings.options });
+    this.#showProvider(settings.provider, {
+      voice: settings.voice,
+      options: settings.options,
+      allowedVoices: settings.allowed_voices,
+      allowedModels: settings.allowed_models,
+    });
+    // The allowed lists are sent only once changed here: the API answers the effective lists (every voice
+    // when none is listed), and sending them back would list them all.
+    this.allowedChanged = new Set();
+    for (const name of ['allowed_voices', 'allowed_models']) {
+      form.elements[name].addEventListener('change', () => this.allowedChanged.add(name));
+    }
     form.elements.instructions.value = settings.instructions;
     form.elements.turn_detection.value = settings.turn_detection;
     this.el.tenantSummary.textContent =
@@ -155,12 +174,17 @@ export class SettingsPanel {
       // As a save would: the new provider's defaults for what does not fit it.
       const provider = this.providers[form.elements.provider.value];
       if (!provider.models.includes(form.elements.model.value)) form.elements.model.value = provider.default_model;
-      this.#showProvider(provider.id, { voice: form.elements.voice.value, options: {} });
+      // A new provider starts with every voice and only its default model allowed, as a save makes it.
+      this.#showProvider(provider.id, {
+        voice: form.elements.voice.value, options: {}, allowedVoices: provider.voices, allowedModels: [provider.default_model],
+      });
+      this.allowedChanged.clear();
     });
     this.el.play.addEventListener('click', () => this.#playVoice());
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       for (const error of form.querySelectorAll('.option-error')) error.textContent = '';
+      this.el.tenantNote.textContent = 'Saving…';
       try {
         await gatewayJson(this.urls.tenant, {
           method: 'PATCH',
@@ -169,6 +193,7 @@ export class SettingsPanel {
             model: form.elements.model.value,
             voice: form.elements.voice.value,
             options: optionValues(this.el.tenantOptions),
+            ...Object.fromEntries([...this.allowedChanged].map((name) => [name, selectedValues(form.elements[name])])),
             instructions: form.elements.instructions.value,
             turn_detection: form.elements.turn_detection.value,
           },
@@ -182,11 +207,15 @@ export class SettingsPanel {
   }
 
   /** The provider's models, voices and options in the tenant form. */
-  #showProvider(providerId, { voice, options }) {
+  #showProvider(providerId, { voice, options, allowedVoices, allowedModels }) {
     const provider = this.providers[providerId];
     const form = this.el.tenantForm;
     this.el.tenantModels.replaceChildren(...provider.models.map((model) => new Option(model, model)));
     fillSelect(form.elements.voice, provider.voices, provider.voices.includes(voice) ? voice : provider.default_voice);
+    fillMultiple(form.elements.allowed_voices, provider.voices, allowedVoices);
+    // Azure names no models (deployments are the owner's): its allowed models are set in admin or the API.
+    fillMultiple(form.elements.allowed_models, provider.models, allowedModels);
+    this.el.tenantForm.querySelector('#tenant-allowed-models').hidden = provider.models.length === 0;
     const specs = Object.entries(provider.options.properties || {});
     this.el.tenantOptions.replaceChildren(
       this.el.tenantOptions.querySelector('legend'),

@@ -160,3 +160,25 @@ def test_the_audit_list_fits_a_1280_pixel_window(admin_page, served, django_user
     table = admin_page.eval_on_selector("#changelist .results", "box => [box.scrollWidth, box.clientWidth]")
     assert table[0] <= table[1], table
     assert "provider_response_too_large" in admin_page.inner_text("#result_list")
+    admin_page.goto(f"{served.url}/admin/speech/sessionaudit/usage/")
+    admin_page.wait_for_selector(".usage-chart")
+    admin_page.screenshot(path=str(ARTIFACTS / "screenshots" / "usage-after.png"), full_page=True)
+
+
+def test_the_tenant_pages_inline_follows_the_provider_and_plays_a_voice(admin_page, served):
+    page = admin_page
+    tenant = Tenant.objects.get(slug="default")
+    page.goto(f"{served.url}/admin/settings_admin/tenant/{tenant.pk}/change/")
+    prefix = "#id_speech_settings-0-"
+    page.wait_for_selector(f"{prefix}provider")
+    assert page.is_visible(f"{prefix}options__local__speed")
+    assert not page.is_visible(f"{prefix}options__azure_openai__interface")
+    page.select_option(f"{prefix}provider", "openai_realtime")
+    assert page.input_value(f"{prefix}model") == "gpt-realtime"
+    assert page.is_visible(f"{prefix}options__openai_realtime__speed")
+    assert not page.is_visible(f"{prefix}options__local__speed")
+    page.select_option(f"{prefix}provider", "local")
+    page.select_option(f"{prefix}voice", "ash")
+    page.click(".inline-related .speech-preview")
+    page.wait_for_selector(".inline-related .speech-preview-audio[data-state=playing]", state="attached", timeout=10000)
+    assert "Playing ash." in page.inner_text(".inline-related .speech-preview-note")

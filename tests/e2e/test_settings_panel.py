@@ -99,7 +99,13 @@ def test_a_tenant_admin_picks_among_the_providers_catalog_hears_a_voice_and_save
     page.click(f"{form} button[type=submit]")
     page.wait_for_selector("#tenant-note:has-text('Saved')")
     saved = SpeechSettings.objects.get(tenant__slug="default")
-    assert (saved.voice, saved.options) == ("sage", {"speed": 0.75})
+    assert (saved.voice, saved.options, saved.allowed_voices) == ("sage", {"speed": 0.75}, [])
+    # The allowed voices, among the provider's, sent once changed.
+    assert page.eval_on_selector_all(f"{form} [name=allowed_voices] option:checked", "o => o.length") == 10
+    page.select_option(f"{form} [name=allowed_voices]", ["sage", "cedar"])
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector("#tenant-note:has-text('Saved')")
+    assert SpeechSettings.objects.get(tenant__slug="default").allowed_voices == ["sage", "cedar"]
 
 
 def test_the_page_says_what_to_do_before_the_first_connect(chat):
