@@ -3,6 +3,7 @@
 import time
 
 from settings_admin.models import Membership, Role, SpeechSettings, UserPreference
+from tests.e2e.conftest import ARTIFACTS
 
 
 def open_settings(chat):
@@ -95,6 +96,7 @@ def test_a_tenant_admin_picks_among_the_providers_catalog_hears_a_voice_and_save
         page.click("#tenant-voice-play")
     assert previewed.value.status == 200
     page.wait_for_selector("#tenant-voice-audio[data-state=playing]", state="attached", timeout=10000)
+    page.screenshot(path=str(ARTIFACTS / "screenshots" / "chat-settings.png"), full_page=True)
     page.fill(f"{form} [data-option=speed]", "0.75")
     page.click(f"{form} button[type=submit]")
     page.wait_for_selector("#tenant-note:has-text('Saved')")
