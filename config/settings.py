@@ -133,6 +133,18 @@ else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}
     }
+# Voice previews (speech/previews.py): audio kept in each process's memory, never in Redis, in a bounded
+# number of entries (each at most SPEECH_VOICE_PREVIEW_MAX_BYTES).
+SPEECH_VOICE_PREVIEW_CACHE = "voice_previews"
+CACHES[SPEECH_VOICE_PREVIEW_CACHE] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "voice-previews",
+    "TIMEOUT": env.int("SPEECH_VOICE_PREVIEW_CACHE_SECONDS", default=86400),
+    "OPTIONS": {"MAX_ENTRIES": env.int("SPEECH_VOICE_PREVIEW_CACHE_ENTRIES", default=64)},
+}
+SPEECH_VOICE_PREVIEW_CACHE_SECONDS = CACHES[SPEECH_VOICE_PREVIEW_CACHE]["TIMEOUT"]
+# A sample is audio (WAV at 24 kHz: 48 kB a second, four times longer at the slowest speed): a cap of its own.
+SPEECH_VOICE_PREVIEW_MAX_BYTES = env.int("SPEECH_VOICE_PREVIEW_MAX_BYTES", default=1024 * 1024)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -289,6 +301,8 @@ SPEECH_AUDIT_ASYNC = env.bool("SPEECH_AUDIT_ASYNC", default=False)
 SPEECH_TELEMETRY_RATE = env.str("SPEECH_TELEMETRY_RATE", default="30/m")
 # Changes of speech settings and preferences through the API, per user or API key.
 SPEECH_SETTINGS_WRITE_RATE = env.str("SPEECH_SETTINGS_WRITE_RATE", default="30/m")
+# Voice previews asked for, per user or API key (a cached sample counts too).
+SPEECH_VOICE_PREVIEW_RATE = env.str("SPEECH_VOICE_PREVIEW_RATE", default="20/m")
 
 # prometheus-client's multiprocess mode (make serve's workers): every process that imports the metrics needs the folder.
 if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):

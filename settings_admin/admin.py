@@ -1,12 +1,13 @@
 from django.contrib import admin, messages
 from django.db import router, transaction
+from django.utils.html import format_html
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
-from .forms import SpeechSettingsForm
+from .forms import CREDENTIAL_FIELDS, option_field_names, speech_settings_form
 from .models import Membership, SettingsChange, SpeechSettings, Tenant, TenantAPIKey, TenantHostname
-from .registry import ProviderNotFound
-from .secrets import SecretsError, tenant_credential_status
+from .registry import ProviderNotFound, registry
+from .secrets import SecretsError, get_backend, tenant_credential_status
 from .selectors import speech_settings_for_change
 from .services import speech_settings_update
 
@@ -52,14 +53,50 @@ def _credential_refused(request):
     return getattr(request, "credential_refused", None)
 
 
-@admin.display(description="API key")
-def api_key_status(speech_settings):
-    if speech_settings.pk is None:
-        return "-"
-    try:
-        return str(tenant_credential_status(speech_settings=speech_settings))
-    except ProviderNotFound:
-        return "unknown provider"
+SETTINGS_FIELDSET = [
+    "provider", "model", "voice", "endpoint", "allowed_models", "allowed_voices", "instructions",
+    "turn_detection", "input_transcription_model", "secret_ttl_seconds", "webrtc_mode", "options",
+]  # fmt: skip
+
+
+def credential_help():
+    """The one help text of the credential block: where keys come from, and how an admin changes one."""
+    if get_backend().writable:
+        return "A key typed here goes to the secrets store at the credential name and is never shown again."
+    names = ", ".join(provider.credential_env for provider in registry.all() if provider.credential_env)
+    return (
+        f"Keys come from the server's environment ({names}), for the tenants a superuser grants them to; "
+        "set VAULT_ADDR to keep each tenant's own keys in Vault and type them here."
+    )
+
+
+def speech_settings_fieldsets():
+    credential = ["credential", "credential_ref", *(CREDENTIAL_FIELDS if get_backend().writable else [])]
+    return [
+        (None, {"fields": SETTINGS_FIELDSET}),
+        ("Options of the provider", {"fields": option_field_names(), "classes": ["speech-options"]}),
+        ("Credential", {"fields": credential, "description": credential_help()}),
+    ]
+
+
+class CredentialShown:
+    """The credential block's first row: whether the key resolves, and from where (never the key)."""
+
+    @admin.display(description="API key")
+    def credential(self, speech_settings):
+        if speech_settings.pk is None:
+            return "Checked once the tenant is saved."
+        try:
+            status = tenant_credential_status(speech_settings=speech_settings)
+        except ProviderNotFound:
+            return f"Unknown provider {speech_settings.provider!r}."
+        if status.ok:
+            ending = f" ({status.detail})" if status.detail else ""
+            return format_html("<strong>Resolves</strong>{}, from {}.", ending, status.source)
+        said = {"missing": "Missing", "unavailable": "Cannot be checked", "refused": "Refused"}[status.state]
+        where = f" Looked for in {status.source}." if status.source else ""
+        detail = f": {status.detail}" if status.detail else ""
+        return format_html("<strong>{}</strong>{}.{}", said, detail, where)
 
 
 class TenantHostnameInline(admin.TabularInline):
@@ -73,16 +110,19 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
-class SpeechSettingsInline(admin.StackedInline):
+class SpeechSettingsInline(CredentialShown, admin.StackedInline):
     model = SpeechSettings
-    form = SpeechSettingsForm
     can_delete = False
-    readonly_fields = [api_key_status]
+    readonly_fields = ["credential"]
     min_num = 1
     max_num = 1
 
+    def get_fieldsets(self, request, obj=None):
+        return speech_settings_fieldsets()
+
     def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
+        # The form class is made per request: its option fields follow the registry (SPEECH_PROVIDERS).
+        formset = super().get_formset(request, obj, **{"form": speech_settings_form(), **kwargs})
         formset.form.credential_refused = _credential_refused(request)  # a class made for this request
         return formset
 
@@ -132,19 +172,22 @@ class TenantAdmin(CredentialRefusalShown, admin.ModelAdmin):
 
 
 @admin.register(SpeechSettings)
-class SpeechSettingsAdmin(CredentialRefusalShown, admin.ModelAdmin):
-    form = SpeechSettingsForm
+class SpeechSettingsAdmin(CredentialRefusalShown, CredentialShown, admin.ModelAdmin):
     list_display = ["tenant", "provider", "model", "voice", "turn_detection", "updated_at"]
     list_filter = ["provider", "model", "voice", "turn_detection"]
     list_select_related = ["tenant"]
     search_fields = ["tenant__slug", "tenant__name", "model", "voice"]
-    readonly_fields = ["tenant", api_key_status, "updated_at"]
+    readonly_fields = ["tenant", "credential", "updated_at"]
 
     def has_add_permission(self, request):
         return False  # settings are created with their tenant
 
+    def get_fieldsets(self, request, obj=None):
+        return [(None, {"fields": ["tenant", "updated_at"]}), *speech_settings_fieldsets()]
+
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change, **kwargs)
+        # The form class is made per request: its option fields follow the registry (SPEECH_PROVIDERS).
+        form = super().get_form(request, obj, change, **{"form": speech_settings_form(), **kwargs})
         form.credential_refused = _credential_refused(request)  # a class made for this request
         return form
 

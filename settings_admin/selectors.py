@@ -287,6 +287,12 @@ def speech_settings_for_tenant(*, tenant_id):
     )
 
 
+def speech_settings_for_slug(*, slug):
+    """The SpeechSettingsView of the active tenant named `slug`, or None. Not cached: names come from URLs,
+    and a cache entry per name asked for would grow at a caller's will."""
+    return _view(SpeechSettingsView, _active_settings().filter(tenant__slug=slug).first())
+
+
 def speech_settings_for_change(*, tenant_id):
     """A fresh copy of the tenant's SpeechSettings, for the caller to change (the cached ones are shared)."""
     return SpeechSettings.objects.select_related("tenant").get(tenant_id=tenant_id)

@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from settings_admin.admin import ReadOnlyModelAdmin
 from settings_admin.models import Tenant
@@ -17,12 +18,35 @@ from .selectors import tenant_usage
 class SessionAuditAdmin(ReadOnlyModelAdmin):
     """Read-only: the audit log is written by the gateway alone."""
 
-    list_display = ["created_at", "tenant", "actor", "provider", "model", "voice", "outcome", "error_code",
-                    "duration_ms", "client_ip"]  # fmt: skip
+    # Narrow columns, so the list fits a 1280 px window beside its filters (audit.css wraps long values).
+    list_display = ["when", "tenant", "actor", "session", "result", "duration", "client_ip"]
     list_filter = ["outcome", "tenant", "provider", "error_code", "created_at"]
     search_fields = ["tenant__slug", "user__username", "api_key__prefix", "client_ip", "error_code"]
     list_select_related = ["tenant", "user", "api_key"]
     date_hierarchy = "created_at"
+
+    class Media:
+        css = {"all": ["speech/admin-audit.css"]}
+
+    def changelist_view(self, request, extra_context=None):
+        # The list needs the width: the navigation sidebar stays a click away (the admin's own toggle).
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
+    @admin.display(description="when", ordering="created_at")
+    def when(self, audit):
+        return timezone.localtime(audit.created_at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="provider · model · voice", ordering="provider")
+    def session(self, audit):
+        return format_html("{}<br><small>{} · {}</small>", audit.provider, audit.model, audit.voice)
+
+    @admin.display(description="result", ordering="error_code")
+    def result(self, audit):
+        return audit.error_code or audit.outcome
+
+    @admin.display(description="ms", ordering="duration_ms")
+    def duration(self, audit):
+        return round(audit.duration_ms)
 
     @admin.display(description="who")
     def actor(self, audit):
@@ -45,6 +69,7 @@ class SessionAuditAdmin(ReadOnlyModelAdmin):
         tenants = Tenant.objects.order_by("slug")
         tenant = get_object_or_404(Tenant, pk=tenant_id) if tenant_id else tenants.first()
         usage = tenant_usage(tenant_id=tenant.pk, now=timezone.now()) if tenant else None
+        hour_title = f"hour ({timezone.get_current_timezone_name()})"
         context = {
             **self.admin_site.each_context(request),
             "title": f"Usage of {tenant}" if tenant else "Usage",
@@ -52,8 +77,8 @@ class SessionAuditAdmin(ReadOnlyModelAdmin):
             "tenant": tenant,
             "tenants": [(t, reverse("admin:speech_sessionaudit_usage_tenant", args=[t.pk])) for t in tenants],
             "charts": [
-                ("Last 24 hours, per hour", bar_chart(usage["hours"], label_format="%H:00")),
-                ("Last 30 days, per day", bar_chart(usage["days"], label_format="%b %d")),
+                ("Last 24 hours, per hour", bar_chart(usage["hours"], label_format="%H:00", x_title=hour_title)),
+                ("Last 30 days, per day", bar_chart(usage["days"], label_format="%b %d", x_title="day")),
             ]
             if usage
             else [],

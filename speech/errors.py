@@ -74,6 +74,11 @@ class EndpointNotAllowed(SpeechError):
     message = "Sessions are minted only at the tenant's configured endpoint."
 
 
+class PreviewUnavailable(SpeechError):
+    status, code = 409, "preview_unavailable"
+    message = "This provider cannot play a voice sample with the tenant's settings."
+
+
 class CredentialsMissing(SpeechError):
     status, code = 503, "credentials_missing"
     message = "No provider credential is configured for this tenant. An administrator must set one."

@@ -148,4 +148,16 @@ class SettingsWriteThrottle(SharedCacheThrottle):
         return f"user:{request.user.pk}" if request.user.is_authenticated else None
 
 
+class VoicePreviewThrottle(SharedCacheThrottle):
+    """Voice previews, per user or API key: each may cost a text-to-speech request on the tenant's account."""
+
+    def rate(self, request):
+        return settings.SPEECH_VOICE_PREVIEW_RATE
+
+    def subject(self, request):
+        if isinstance(request.auth, ApiKeyView):
+            return f"key:{request.auth.pk}"
+        return f"user:{request.user.pk}" if request.user.is_authenticated else None
+
+
 SESSION_THROTTLES = [UserRateThrottle, APIKeyRateThrottle, AnonymousRateThrottle, WholeTenantRateThrottle]

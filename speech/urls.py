@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import views
-from .api import preferences, providers, sessions, settings, telemetry
+from .api import preferences, previews, providers, sessions, settings, telemetry
 from .ops import views as ops
 
 urlpatterns = [
@@ -12,6 +12,9 @@ urlpatterns = [
     path("api/v1/telemetry/connect", telemetry.ConnectTelemetryApi.as_view(), name="telemetry-connect"),
     path("api/v1/providers", providers.ProvidersApi.as_view(), name="api-providers"),
     path("api/v1/settings/speech", settings.SpeechSettingsApi.as_view(), name="api-speech-settings"),
+    path(
+        "api/v1/tenants/<slug:tenant>/voice_preview", previews.VoicePreviewApi.as_view(), name="api-voice-preview"
+    ),
     path("api/v1/settings/me", preferences.MyPreferencesApi.as_view(), name="api-my-preferences"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),

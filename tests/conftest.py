@@ -3,7 +3,7 @@ import json
 import pytest
 import responses
 from axes.utils import reset as axes_reset
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from settings_admin.models import Membership, SpeechSettings, Tenant
 from settings_admin.secrets import credentials
@@ -15,7 +15,7 @@ SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 
 
 def _forget_cached_settings():
-    for clear in (cache.clear, settings_local_clear, credentials.clear):
+    for clear in (cache.clear, caches["voice_previews"].clear, settings_local_clear, credentials.clear):
         clear()
 
 

@@ -1,5 +1,6 @@
 """Checks that what we send and what fakes answer match OpenAI's published SDK types."""
 
+from openai.types.audio.speech_create_params import SpeechCreateParams
 from openai.types.realtime import ClientSecretCreateParams, ClientSecretCreateResponse, RealtimeServerEvent
 from pydantic import BaseModel, TypeAdapter
 
@@ -63,3 +64,12 @@ def assert_server_event(event):
     nested = _unknown_keys(parsed, event["type"])
     assert not nested, f"{event['type']} carries keys the SDK does not define: {nested}"
     return parsed
+
+
+_speech_params = TypeAdapter(SpeechCreateParams)
+
+
+def assert_speech_body(body):
+    """A SpeechCreateParams body (POST /v1/audio/speech) with no key the types do not define."""
+    validated = _speech_params.validate_python(body)
+    assert validated == body, f"keys or values outside SpeechCreateParams:\n{body}\n!=\n{validated}"

@@ -106,6 +106,18 @@ def credential_get(*, reference, provider):
     return credentials.get(reference=reference, provider=provider)
 
 
+def _tenant_credential(speech_settings):
+    """(the tenant's credential or None, where it came from in words). Raises SecretsError / SecretsAuthError."""
+    provider = speech_settings.get_provider()
+    reference = speech_settings.credential_reference
+    may_use = not get_backend().shared or speech_settings.tenant.may_use_shared_credentials
+    if may_use and (value := credential_get(reference=reference, provider=provider)):
+        return value, get_backend().location(reference=reference, provider=provider)
+    if value := provider.fallback_credential(reference=reference):
+        return value, f"a key {provider.name} derives for this tenant"
+    return None, ""
+
+
 def tenant_credential_get(*, speech_settings):
     """The credential the tenant's sessions are minted with, or None. Raises SecretsError / SecretsAuthError.
 
@@ -113,11 +125,7 @@ def tenant_credential_get(*, speech_settings):
     operator grants it to; every other tenant needs its own (Vault). A provider's fallback (the local
     provider's) serves everyone.
     """
-    provider = speech_settings.get_provider()
-    value = None
-    if not get_backend().shared or speech_settings.tenant.may_use_shared_credentials:
-        value = credential_get(reference=speech_settings.credential_reference, provider=provider)
-    return value or provider.fallback_credential(reference=speech_settings.credential_reference)
+    return _tenant_credential(speech_settings)[0]
 
 
 def credential_set(*, reference, provider, value):
@@ -134,6 +142,7 @@ def credential_delete(*, reference, provider):
 class CredentialStatus:
     state: str  # set | missing | unavailable | refused
     detail: str = ""
+    source: str = ""  # where a set key came from, or where a missing one is looked for
 
     @property
     def ok(self):
@@ -145,16 +154,19 @@ class CredentialStatus:
 
 def tenant_credential_status(*, speech_settings):
     """Whether the tenant's credential resolves, shown by its last four characters only."""
+    provider = speech_settings.get_provider()
+    looked_in = get_backend().location(reference=speech_settings.credential_reference, provider=provider)
     try:
-        value = tenant_credential_get(speech_settings=speech_settings)
+        value, source = _tenant_credential(speech_settings)
     except SecretsAuthError as exc:
-        return CredentialStatus("refused", str(exc))
+        return CredentialStatus("refused", str(exc), looked_in)
     except SecretsError as exc:
-        return CredentialStatus("unavailable", str(exc))
+        return CredentialStatus("unavailable", str(exc), looked_in)
     if not value:
         withheld = get_backend().shared and not speech_settings.tenant.may_use_shared_credentials
-        return CredentialStatus("missing", "the shared key is not granted to this tenant" if withheld else "")
-    return CredentialStatus("set", f"…{value[-4:]}" if len(value) >= 12 else "")
+        detail = "the shared key is not granted to this tenant" if withheld else ""
+        return CredentialStatus("missing", detail, looked_in)
+    return CredentialStatus("set", f"…{value[-4:]}" if len(value) >= 12 else "", source)
 
 
 def _reset_on_change(*, setting, **kwargs):

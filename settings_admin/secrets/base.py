@@ -19,6 +19,10 @@ class SecretsBackend:
         """Return the credential, or None when none is set. Raise SecretsError when unreachable."""
         raise NotImplementedError
 
+    def location(self, *, reference, provider):
+        """Where `get` looks, in words for an admin (never the value), or "" when it has nowhere to look."""
+        return reference
+
     def set(self, *, reference, provider, value):
         raise NotImplementedError(f"{type(self).__name__} is read-only")
 

@@ -12,5 +12,8 @@ class EnvironmentSecretsBackend(SecretsBackend):
 
     shared = True
 
+    def location(self, *, reference, provider):
+        return f"the environment variable {provider.credential_env}" if provider.credential_env else ""
+
     def get(self, *, reference, provider):
         return os.environ.get(provider.credential_env) if provider.credential_env else None

@@ -115,6 +115,9 @@ class VaultSecretsBackend(SecretsBackend):
     def _path(self, reference):
         return f"{conf.VAULT_PATH_PREFIX.strip('/')}/{reference}".strip("/")
 
+    def location(self, *, reference, provider):
+        return f"Vault, {conf.VAULT_KV_MOUNT}/{self._path(reference)}"
+
     def get(self, *, reference, provider):
         def read(client):
             try:

@@ -6,6 +6,7 @@ POST /v1/realtime/calls               (Bearer: a client secret or a server key, 
 POST /v1/realtime/calls/{id}/hangup   (Bearer: its secret or its account's key)     -> 200
 GET  /v1/realtime?call_id=...         (Bearer: its account's server key)            -> WebSocket sideband
 GET  /v1/realtime?model=...           (Bearer: a server key or a client secret)     -> WebSocket session
+POST /v1/audio/speech                 (Bearer: a server key, SpeechCreateParams)     -> 200 audio/wav (espeak-ng)
 GET  /healthz                                                                        -> 200 ok
 
 Server keys are accounts (speech.local.accounts); every limit counts per account, in this process.
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from . import LOCAL_MODEL
 from .accounts import key_account
+from .audio import ESPEAK_VOICES, speak, wav_bytes
 from .client_secrets import client_secret_mint, client_secret_read
 from .events import new_id
 from .limits import FixedWindowLimiter, SecretLedger
@@ -177,6 +179,61 @@ async def client_secrets(request):
         master=request.app[CONFIG].api_key, session=session, ttl_seconds=ttl, account=account
     )
     return web.json_response({"value": value, "expires_at": expires_at, "session": session})
+
+
+# OpenAI's text-to-speech models; the local provider speaks each with espeak-ng.
+SPEECH_MODELS = ("gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15", "tts-1", "tts-1-hd")
+SPEECH_MAX_INPUT = 4096  # OpenAI's limit
+SPEECH_KEYS = {"input", "model", "voice", "instructions", "response_format", "speed", "stream_format"}
+
+
+def speech_request_problem(body):
+    """Why a SpeechCreateParams body cannot be spoken here (an error response), or None."""
+    if not isinstance(body, dict):
+        return openai_error(400, "The body must be a JSON object.", code="invalid_type")
+    if unknown := sorted(set(body) - SPEECH_KEYS):
+        return openai_error(400, f"Unrecognized request argument: {unknown[0]}.", code="unknown_parameter",
+                            param=unknown[0])  # fmt: skip
+    text = body.get("input")
+    if not isinstance(text, str) or not text.strip() or len(text) > SPEECH_MAX_INPUT:
+        return openai_error(400, f"input must be text of 1..{SPEECH_MAX_INPUT} characters.", code="invalid_value",
+                            param="input")  # fmt: skip
+    if body.get("model") not in SPEECH_MODELS:
+        return openai_error(400, f"model must be one of {', '.join(SPEECH_MODELS)}.", code="model_not_found",
+                            param="model")  # fmt: skip
+    voice = body.get("voice")
+    if isinstance(voice, dict) or voice not in ESPEAK_VOICES:
+        return openai_error(400, f"The local provider speaks the voices {', '.join(ESPEAK_VOICES)}.",
+                            code="invalid_value", param="voice")  # fmt: skip
+    # mp3, opus, aac and flac need encoders this service does not carry: wav (its default) only.
+    if body.get("response_format", "wav") != "wav":
+        return openai_error(400, "The local provider answers only response_format 'wav'.", code="invalid_value",
+                            param="response_format")  # fmt: skip
+    if body.get("stream_format", "audio") != "audio":
+        return openai_error(400, "The local provider streams only stream_format 'audio'.", code="invalid_value",
+                            param="stream_format")  # fmt: skip
+    speed = body.get("speed", 1.0)
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.25 <= speed <= 4.0:
+        return openai_error(400, "speed must be 0.25..4.0.", code="invalid_value", param="speed")
+    return None
+
+
+async def audio_speech(request):
+    """POST /v1/audio/speech: OpenAI's text-to-speech, spoken by espeak-ng in the voice mapped from OpenAI's
+    (instructions are accepted and not followed)."""
+    account = server_key_account(request)
+    if account is None:
+        return openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
+    if limited := rate_limited(request, "speech", account, request.app[CONFIG].rate_client_secrets):
+        return limited
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError:
+        return openai_error(400, "The body is not valid JSON.", code="invalid_json")
+    if problem := speech_request_problem(body):
+        return problem
+    samples = await speak(body["input"], voice=body["voice"], speed=float(body.get("speed", 1.0)))
+    return web.Response(body=wav_bytes(samples), content_type="audio/wav")
 
 
 async def _multipart_offer(request):
@@ -348,5 +405,6 @@ def make_app(config):
     for action in ("accept", "reject", "refer"):
         app.router.add_post(f"/v1/realtime/calls/{{call_id}}/{action}", not_emulated)
     app.router.add_get("/v1/realtime", realtime)
+    app.router.add_post("/v1/audio/speech", audio_speech)
     app.router.add_get("/healthz", healthz)
     return app

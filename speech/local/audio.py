@@ -231,20 +231,24 @@ def _speaker_slots():
     return _speakers[loop]
 
 
-async def speak(text, *, voice):
+ESPEAK_WORDS_PER_MINUTE = 175  # espeak-ng's default speed, OpenAI's speed 1.0
+
+
+async def speak(text, *, voice, speed=1.0):
     """Speech for `text` at 48 kHz: espeak-ng with the voice mapped from OpenAI's, else a tone."""
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         return tone()
     async with _speaker_slots():
-        return await espeak_run(espeak, text, voice)
+        return await espeak_run(espeak, text, voice, speed)
 
 
-async def espeak_run(espeak, text, voice):
+async def espeak_run(espeak, text, voice, speed=1.0):
     """One espeak-ng process for `text` (speak() bounds how many run at once)."""
     # The text goes in on stdin, never as an argument: there, "-f/etc/passwd" or "-w file" would be an option.
+    words_per_minute = str(round(ESPEAK_WORDS_PER_MINUTE * speed))
     process = await asyncio.create_subprocess_exec(
-        espeak, "--stdin", "--stdout", "-v", ESPEAK_VOICES.get(voice, "en-us"),
+        espeak, "--stdin", "--stdout", "-v", ESPEAK_VOICES.get(voice, "en-us"), "-s", words_per_minute,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -264,3 +268,18 @@ async def espeak_run(espeak, text, voice):
         logger.warning("espeak-ng gave no audio; answering with a tone")
         return tone()
     return resample(samples, rate)
+
+
+SPEECH_FILE_RATE = 24000  # what OpenAI's speech endpoint answers wav and pcm in
+
+
+def wav_bytes(samples):
+    """48 kHz samples as a 16-bit mono WAV file at 24 kHz (every other sample: espeak-ng's speech has
+    nothing above 11 kHz to fold back)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(SPEECH_FILE_RATE)
+        writer.writeframes(samples[:: SAMPLE_RATE // SPEECH_FILE_RATE].astype("<i2").tobytes())
+    return buffer.getvalue()

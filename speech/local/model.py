@@ -37,6 +37,9 @@ def session_problem(change):
     for key in ("turn_detection", "transcription"):
         if not isinstance(audio_input.get(key), (dict, type(None))):
             return "invalid_type", f"session.audio.input.{key}", f"session.audio.input.{key} must be an object or null."
+    speed = audio_output.get("speed", 1.0)
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.25 <= speed <= 1.5:
+        return "invalid_value", "session.audio.output.speed", "session.audio.output.speed must be 0.25..1.5."
     voice = audio_output.get("voice", "verse")
     if not (isinstance(voice, str) or (isinstance(voice, dict) and isinstance(voice.get("id"), str))):
         return "invalid_type", "session.audio.output.voice", "session.audio.output.voice must be a name or {id}."
@@ -96,6 +99,12 @@ class EchoModel:
     def voice(self):
         voice = self._audio("output").get("voice", "verse")
         return voice.get("id", "verse") if isinstance(voice, dict) else str(voice)  # a custom voice: its id
+
+    @property
+    def speed(self):
+        speed = self._audio("output").get("speed", 1.0)
+        valid = isinstance(speed, (int, float)) and not isinstance(speed, bool) and 0.25 <= speed <= 1.5
+        return float(speed) if valid else 1.0
 
     @property
     def turn_detection(self):
@@ -463,7 +472,7 @@ class EchoModel:
                 output.append(self._write(response, plan[1] if plan[0] == "speak" else plan[2]))
             else:
                 if plan[0] == "speak":
-                    samples, transcript = await speak(plan[1], voice=self.voice), plan[1]
+                    samples, transcript = await speak(plan[1], voice=self.voice, speed=self.speed), plan[1]
                 else:
                     samples, transcript = plan[1], plan[2]
                 if response.cancel_reason is None:  # cancelled while the speech was being made: no item

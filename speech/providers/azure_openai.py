@@ -8,10 +8,12 @@ from urllib.parse import quote
 
 from rest_framework import serializers
 
+from .. import errors
 from ..serializers import StrictSerializer
 from .openai_realtime import OPENAI_VOICES, OpenAIRealtimeProvider
 
 GA_MINT_PATH = "/openai/v1/realtime/client_secrets"
+SPEECH_PATH = "/openai/v1/audio/speech"
 PREVIEW_MINT_PATH = "/openai/realtimeapi/sessions"
 PREVIEW_API_VERSION = "2025-04-01-preview"
 DEPLOYMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -31,6 +33,12 @@ class AzureOpenAIOptions(StrictSerializer):
     region = serializers.RegexField(REGION, required=False, max_length=40, help_text="preview: e.g. eastus2.")
     api_version = serializers.CharField(required=False, max_length=40, help_text="preview: the api-version.")
     webrtc_filter = serializers.BooleanField(required=False, help_text="ga: only the events a browser needs.")
+    preview_deployment = serializers.RegexField(
+        DEPLOYMENT,
+        required=False,
+        max_length=64,
+        help_text="Your text-to-speech deployment (e.g. of gpt-4o-mini-tts), for hearing voices in settings.",
+    )
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -85,6 +93,20 @@ class AzureOpenAIProvider(OpenAIRealtimeProvider):
 
     def calls_url(self, endpoint):
         return endpoint.rstrip("/").removesuffix("/client_secrets") + "/calls"
+
+    def speech_url(self, endpoint, options):
+        """The v1 text-to-speech path on the tenant's resource (either interface's endpoint names it)."""
+        origin = self.browser_origins(endpoint=endpoint, options={})[0]
+        return origin + SPEECH_PATH
+
+    def speech_body(self, config, text):
+        deployment = config.options.get("preview_deployment")
+        if not deployment:
+            raise errors.PreviewUnavailable(
+                "Azure OpenAI speaks samples through a text-to-speech deployment of your resource: "
+                "give its name in the option preview_deployment."
+            )
+        return {**super().speech_body(config, text), "model": deployment}
 
     def create_session(self, *, api_key, config):
         if config.options.get("interface") == "preview":

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from .. import errors
 from ..serializers import StrictSerializer
 
 
@@ -201,3 +202,12 @@ class RealtimeProvider:
     def create_call(self, *, api_key, config, offer_sdp):
         """The unified interface: post the browser's offer with the server key; return a ProviderCall."""
         raise NotImplementedError
+
+    def speech_request(self, *, config, text):
+        """(url, body) of the text-to-speech request create_speech() makes: what a voice preview is cached by.
+        Providers without text-to-speech, or settings it cannot serve, raise speech.errors.PreviewUnavailable."""
+        raise errors.PreviewUnavailable(f"{self.name} cannot play voice samples.")
+
+    def create_speech(self, *, api_key, config, text, max_bytes):
+        """`text` spoken in config.voice (a voice preview), as the bytes of a WAV file of at most `max_bytes`."""
+        raise errors.PreviewUnavailable(f"{self.name} cannot play voice samples.")

@@ -4,10 +4,11 @@ other provider, at LOCAL_REALTIME_URL."""
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from rest_framework import serializers
 
 from ..local import LOCAL_MODEL
 from ..local.accounts import account_key, reference_account
-from .base import NoOptions
+from ..serializers import StrictSerializer
 from .openai_realtime import MINT_PATH, OPENAI_VOICES, OpenAIRealtimeProvider
 
 
@@ -22,6 +23,12 @@ def local_account_key(*, reference):
     return account_key(master=local_api_key(), account=reference_account(reference))
 
 
+class LocalRealtimeOptions(StrictSerializer):
+    speed = serializers.FloatField(
+        min_value=0.25, max_value=1.5, required=False, help_text="How fast the echo speaks: 1 is espeak-ng's pace."
+    )
+
+
 class LocalRealtimeProvider(OpenAIRealtimeProvider):
     id = "local"
     name = "Local echo (offline)"
@@ -33,7 +40,7 @@ class LocalRealtimeProvider(OpenAIRealtimeProvider):
     retired_endpoints = {}
     # No variable: LOCAL_REALTIME_API_KEY is the master key, never handed to tenants as a shared credential.
     credential_env = ""
-    options_serializer = NoOptions
+    options_serializer = LocalRealtimeOptions
     supports_unified = True
 
     operator_hosts_allowed = False  # its keys go only where the operator runs it

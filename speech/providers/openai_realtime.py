@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 MINT_PATH = "/realtime/client_secrets"
 CALLS_PATH = "/realtime/calls"
 BETA_MINT_PATH = "/realtime/sessions"
+SPEECH_PATH = "/audio/speech"
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 BETA_NOTICE = (
     "The beta interface was retired by OpenAI in May 2026 (beta_api_shape_disabled); keep it only for "
@@ -137,6 +138,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
     credential_env = "OPENAI_API_KEY"
     options_serializer = OpenAIRealtimeOptions
     supports_unified = True
+    speech_model = "gpt-4o-mini-tts"  # voice previews (SpeechCreateParams.model)
     pool_size = 64  # connections kept per provider host: one per request in flight
     pool_hosts = 32  # provider hosts kept pooled (each Azure resource is a host of its own)
 
@@ -200,9 +202,9 @@ class OpenAIRealtimeProvider(RealtimeProvider):
             "session": self.session_body(config),
         }
 
-    def post(self, url, *, headers, json=None, files=None):
+    def post(self, url, *, headers, json=None, files=None, max_bytes=None):
         """POST to the provider and read the whole answer within SPEECH_PROVIDER_DEADLINE_SECONDS and
-        SPEECH_PROVIDER_MAX_RESPONSE_BYTES; returns a ProviderAnswer."""
+        `max_bytes` (default SPEECH_PROVIDER_MAX_RESPONSE_BYTES); returns a ProviderAnswer."""
         request = requests.Request("POST", url, headers=headers, json=json, files=files).prepare()
         with Deadline(settings.SPEECH_PROVIDER_DEADLINE_SECONDS) as deadline:
             try:
@@ -213,7 +215,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
                     verify=self.verify,
                 )
                 try:
-                    content = read_capped(response, settings.SPEECH_PROVIDER_MAX_RESPONSE_BYTES)
+                    content = read_capped(response, max_bytes or settings.SPEECH_PROVIDER_MAX_RESPONSE_BYTES)
                 finally:
                     response.close()  # a whole answer leaves its connection in the pool, any other closes it
             except (requests.Timeout, urllib3.exceptions.ReadTimeoutError):
@@ -226,6 +228,28 @@ class OpenAIRealtimeProvider(RealtimeProvider):
         if deadline.expired:  # the cut can look like the end of a body sent without a length
             raise errors.ProviderTimeout()
         return ProviderAnswer(status_code=response.status_code, headers=response.headers, content=content)
+
+    def speech_url(self, endpoint, options):
+        """Text-to-speech beside the mint endpoint: https://api.openai.com/v1/audio/speech."""
+        return endpoint.rstrip("/").removesuffix(MINT_PATH).removesuffix(BETA_MINT_PATH) + SPEECH_PATH
+
+    def speech_body(self, config, text):
+        """The SpeechCreateParams body of a voice preview: WAV, which every browser plays."""
+        body = {"model": self.speech_model, "input": text, "voice": config.voice, "response_format": "wav"}
+        if "speed" in config.options:
+            body["speed"] = config.options["speed"]
+        return body
+
+    def speech_request(self, *, config, text):
+        return self.speech_url(config.endpoint, config.options), self.speech_body(config, text)
+
+    def create_speech(self, *, api_key, config, text, max_bytes):
+        url, body = self.speech_request(config=config, text=text)
+        response = self.post(url, json=body, headers=self.auth_headers(api_key, config), max_bytes=max_bytes)
+        self.raise_for_status(response, what="speech request")
+        if response.content[:4] != b"RIFF" or response.content[8:12] != b"WAVE":
+            raise errors.ProviderBadResponse()
+        return response.content
 
     def create_session(self, *, api_key, config):
         if config.options.get("interface") == "beta":
@@ -280,7 +304,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
 
     # --- answers -------------------------------------------------------------------------
 
-    def raise_for_status(self, response):
+    def raise_for_status(self, response, *, what="session request"):
         if response.status_code in (200, 201):
             return
         code = _provider_error_code(response)
@@ -290,7 +314,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
             raise errors.ProviderRateLimited(retry_after=_retry_after(response))
         if 400 <= response.status_code < 500:
             detail = f" ({code})" if code else ""
-            raise errors.ProviderRejected(f"The provider refused the session request{detail}.")
+            raise errors.ProviderRejected(f"The provider refused the {what}{detail}.")
         raise errors.ProviderUnavailable(f"The provider failed (HTTP {response.status_code}).")
 
     def json_body(self, response):

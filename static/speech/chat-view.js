@@ -29,6 +29,7 @@ export class ChatView {
       form: root.querySelector('#message-form'),
       message: root.querySelector('#message'),
       audio: root.querySelector('#remote-audio'),
+      firstSteps: root.querySelector('#first-steps'),
       toasts,
     };
     this.stopMicMeter = null;
@@ -103,6 +104,8 @@ export class ChatView {
     const live = state.status === 'connected';
     const busy = state.status === 'connecting';
     el.status.dataset.state = state.status;
+    // What to do before the first connect; once tried, the page itself shows the way.
+    if (state.status !== 'idle' && el.firstSteps) el.firstSteps.hidden = true;
     el.status.textContent = live && state.connectMs !== null ? `Connected in ${state.connectMs} ms` : state.detail || 'Idle';
     if (state.connectMs !== null) el.status.dataset.connectMs = state.connectMs;
     el.connect.hidden = live || busy;

@@ -23,13 +23,12 @@ def change_form_data(speech_settings, **overrides):
         "turn_detection": "server_vad",
         "input_transcription_model": "gpt-4o-mini-transcribe",
         "secret_ttl_seconds": "600",
-        "options": "{}",
         "webrtc_mode": "direct",
         "credential_ref": "",
-        # The options' value when the page was shown, which the page sends back: the form compares the
-        # posted value with it to know whether the options changed (a field with a callable default).
-        "initial-options": json.dumps(speech_settings.options),
     }
+    # Options are posted through their generated fields (options__<provider>__<name>), as the page shows them.
+    for name, value in (speech_settings.options or {}).items():
+        data[f"options__{speech_settings.provider}__{name}"] = str(value).lower() if isinstance(value, bool) else value
     data.update(overrides)
     return data
 
@@ -55,7 +54,70 @@ def test_the_provider_choices_come_from_the_registry(staff_client, speech_settin
     page = staff_client.get(change_url(speech_settings)).content.decode()
     assert '<option value="openai_realtime" selected>OpenAI Realtime</option>' in page
     assert '<option value="local">Local echo (offline)</option>' in page
-    assert 'optgroup label="OpenAI Realtime"' in page
+
+
+def voice_choices(response, name="voice"):
+    return [value for value, _label in response.context["adminform"].form.fields[name].widget.choices]
+
+
+def test_the_voice_lists_offer_the_chosen_providers_catalog_only(staff_client, speech_settings):
+    from speech.providers.openai_realtime import OPENAI_VOICES
+
+    response = staff_client.get(change_url(speech_settings))
+    page = response.content.decode()
+    assert voice_choices(response) == list(OPENAI_VOICES)  # ten, not each provider's ten again
+    assert voice_choices(response, "allowed_voices") == list(OPENAI_VOICES)
+    assert "optgroup" not in page
+    # The model box suggests this provider's models only; the catalog for a switch in the page is a JSON block.
+    assert '<option value="gpt-realtime-2">' in page and '<option value="local-echo">' not in page
+    catalog = json.loads(
+        page.split('<script id="speech-provider-catalog" type="application/json">')[1].split("</script>")[0]
+    )
+    assert catalog["local"]["models"] == ["local-echo"] and catalog["azure_openai"]["models"] == []
+    assert 'src="/static/settings_admin/speech-settings.js"' in page
+
+
+def test_options_are_fields_of_their_own_with_their_help(staff_client, speech_settings):
+    page = staff_client.get(change_url(speech_settings)).content.decode()
+    assert 'name="options__openai_realtime__speed"' in page
+    assert 'name="options__azure_openai__region"' in page and "preview: e.g. eastus2." in page
+    assert '<textarea name="options"' not in page
+
+
+def test_an_option_saves_through_its_field(staff_client, speech_settings):
+    response = staff_client.post(
+        change_url(speech_settings),
+        change_form_data(speech_settings, options__openai_realtime__speed="1.25",
+                         options__openai_realtime__noise_reduction="far_field"),
+    )  # fmt: skip
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    speech_settings.refresh_from_db()
+    assert speech_settings.options == {"speed": 1.25, "noise_reduction": "far_field"}
+    # Set back to the default, an option is left out again.
+    staff_client.post(
+        change_url(speech_settings), {**change_form_data(speech_settings), "options__openai_realtime__speed": ""}
+    )
+    speech_settings.refresh_from_db()
+    assert speech_settings.options == {"noise_reduction": "far_field"}
+
+
+def test_an_options_message_stands_on_its_own_field(staff_client, speech_settings):
+    response = staff_client.post(
+        change_url(speech_settings),
+        change_form_data(speech_settings, provider="azure_openai", model="contoso",
+                         options__azure_openai__interface="preview",
+                         endpoint="https://contoso.openai.azure.com/openai/realtimeapi/sessions"),
+    )  # fmt: skip
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form.errors["options__azure_openai__region"] == ["The preview interface needs the resource's region."]
+    assert "options" not in form.errors
+    out_of_range = staff_client.post(
+        change_url(speech_settings), change_form_data(speech_settings, options__openai_realtime__speed="9")
+    )
+    assert "options__openai_realtime__speed" in out_of_range.context["adminform"].form.errors
+    speech_settings.refresh_from_db()
+    assert speech_settings.options == {}
 
 
 def test_saving_valid_settings(staff_client, speech_settings):
@@ -166,7 +228,7 @@ def test_a_provider_switch_in_admin_brings_the_new_providers_defaults_and_is_rec
     # The browser posts the whole form: only the provider differs from the saved row.
     response = staff_client.post(
         change_url(speech_settings),
-        change_form_data(speech_settings, provider="local", allowed_voices=["marin"], options='{"speed": 1.2}'),
+        change_form_data(speech_settings, provider="local", allowed_voices=["marin"]),
     )
     assert response.status_code == 302, response.context["errors"] if response.context else response
     speech_settings.refresh_from_db()
@@ -243,7 +305,8 @@ def test_an_azure_tenant_takes_a_deployment_name_and_warns_about_the_preview(sta
             provider="azure_openai",
             model="contoso-realtime",
             endpoint="https://contoso.openai.azure.com/openai/realtimeapi/sessions",
-            options='{"interface": "preview", "region": "eastus2"}',
+            options__azure_openai__interface="preview",
+            options__azure_openai__region="eastus2",
             allowed_models="contoso-realtime, contoso-mini",
         ),
         follow=True,
@@ -262,7 +325,7 @@ def test_the_openai_beta_interface_is_an_explicit_deprecated_option(staff_client
         change_form_data(
             speech_settings,
             endpoint="https://compatible.example/v1/realtime/sessions",
-            options='{"interface": "beta"}',
+            options__openai_realtime__interface="beta",
         ),
         follow=True,
     )

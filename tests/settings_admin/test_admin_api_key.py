@@ -26,7 +26,7 @@ def test_saving_a_key_writes_it_to_vault_and_shows_only_its_end(admin_client, sp
     assert stored_key(vault, speech_settings.credential_reference) == KEY
 
     page = admin_client.get(change_url(speech_settings)).content.decode()
-    assert "set (…4242)" in page
+    assert "<strong>Resolves</strong> (…4242), from Vault, secret/" in page
     assert KEY not in page
 
 
@@ -34,7 +34,7 @@ def test_clearing_removes_the_key(admin_client, speech_settings, vault):
     admin_client.post(change_url(speech_settings), change_form_data(speech_settings, api_key=KEY))
     admin_client.post(change_url(speech_settings), change_form_data(speech_settings, clear_api_key="on"))
     assert stored_key(vault, speech_settings.credential_reference) is None
-    assert "missing" in admin_client.get(change_url(speech_settings)).content.decode()
+    assert "<strong>Missing</strong>" in admin_client.get(change_url(speech_settings)).content.decode()
 
 
 def test_a_vault_that_refuses_the_key_leaves_everything_unsaved(admin_client, speech_settings, vault, settings):
@@ -87,13 +87,40 @@ def test_a_refused_key_undoes_the_whole_tenant_page(admin_client, speech_setting
     assert not SettingsChange.objects.exists()
 
 
-def test_with_environment_credentials_the_field_is_disabled(admin_client, speech_settings):
+def test_with_environment_credentials_one_block_says_where_the_key_comes_from(admin_client, speech_settings):
     page = admin_client.get(change_url(speech_settings)).content.decode()
-    assert "Credentials come from the environment" in page
-    assert "set (…cdef)" in page  # OPENAI_API_KEY of the test environment, by its end only
+    # One help text, once; the key by its end only, and where it resolved from; no field to type a key into.
+    assert page.count("Keys come from the server's environment (OPENAI_API_KEY, AZURE_OPENAI_API_KEY)") == 1
+    assert "<strong>Resolves</strong> (…cdef), from the environment variable OPENAI_API_KEY." in page
+    assert 'name="api_key"' not in page and 'name="clear_api_key"' not in page
+    assert page.count(">API key:</label>") == 1
     response = admin_client.post(change_url(speech_settings), change_form_data(speech_settings, api_key=KEY))
-    # The disabled field is ignored: the read-only store is never asked to write (it would raise).
+    # A posted key is ignored: the read-only store is never asked to write (it would raise).
     assert response.status_code == 302
+
+
+def test_a_tenant_not_granted_the_shared_key_reads_missing_and_where_it_was_looked_for(admin_client, speech_settings):
+    from settings_admin.models import SpeechSettings, Tenant
+
+    other = Tenant.objects.create(slug="acme", name="Acme")
+    settings_row = SpeechSettings.objects.create(tenant=other)
+    page = admin_client.get(change_url(settings_row)).content.decode()
+    assert "<strong>Missing</strong>: the shared key is not granted to this tenant." in page
+    assert "Looked for in the environment variable OPENAI_API_KEY." in page
+
+
+def test_the_local_providers_key_is_derived_for_the_tenant(admin_client, speech_settings):
+    speech_settings.provider, speech_settings.model = "local", "local-echo"
+    speech_settings.save()
+    page = admin_client.get(change_url(speech_settings)).content.decode()
+    assert "from a key Local echo (offline) derives for this tenant." in page
+
+
+def test_with_vault_the_block_offers_the_write_only_field_and_names_the_path(admin_client, speech_settings, vault):
+    page = admin_client.get(change_url(speech_settings)).content.decode()
+    assert 'name="api_key"' in page and 'type="password"' in page and 'name="clear_api_key"' in page
+    assert "A key typed here goes to the secrets store" in page
+    assert "Looked for in Vault, secret/" in page and "speech/tenants/default/openai_realtime" in page
 
 
 def test_secrets_check_reports_each_tenant_without_the_key(speech_settings, vault, capsys, monkeypatch):

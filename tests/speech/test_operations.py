@@ -188,6 +188,11 @@ def test_the_usage_page_draws_24_hours_and_30_days(admin_client, speech_settings
     assert "Last 30 days, per day: 4 sessions, 1 failure" in html
     assert html.count("<g><title>") == 24 + 30
     assert ": 2 sessions, 1 failures</title>" in html
+    # Axes with their units: the number of sessions up the left (0 to the peak), time along the bottom.
+    assert html.count(">sessions</text>") == 2
+    assert ">hour (UTC)</text>" in html and ">day</text>" in html
+    assert 'text-anchor="end" dominant-baseline="middle">0</text>' in html
+    assert 'text-anchor="end" dominant-baseline="middle">2</text>' in html
     assert admin_client.get("/admin/speech/sessionaudit/usage/").status_code == 200
 
 

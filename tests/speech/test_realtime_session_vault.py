@@ -71,7 +71,7 @@ def test_no_key_in_responses_logs_admin_pages_or_the_database(admin_client, key_
         call_command("dumpdata", "--all", format="json")
         call_command("secrets_check")
     assert minted.status_code == 200
-    assert f"set (…{VAULT_KEY[-4:]})" in change_page.content.decode()
+    assert f"<strong>Resolves</strong> (…{VAULT_KEY[-4:]}), from Vault" in change_page.content.decode()
     everything = "\n".join(
         [
             minted.content.decode(),

@@ -36,7 +36,8 @@ def test_providers_come_from_the_registry_with_their_option_schemas(client):
     assert "marin" in openai["voices"] and "gpt-realtime-2" in openai["models"]
     assert openai["options"]["properties"]["speed"] == {"type": "number", "minimum": 0.25, "maximum": 1.5}
     assert openai["options"]["properties"]["noise_reduction"]["enum"] == ["near_field", "far_field"]
-    assert providers["local"]["options"] == {"type": "object", "properties": {}, "additionalProperties": False}
+    local_speed = providers["local"]["options"]["properties"]["speed"]
+    assert (local_speed["minimum"], local_speed["maximum"]) == (0.25, 1.5) and "espeak-ng" in local_speed["description"]
 
 
 def test_tenant_admins_read_the_effective_settings_without_the_key(tenant_admin_client):

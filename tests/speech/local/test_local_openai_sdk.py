@@ -51,6 +51,60 @@ def receive_until(connection, event_type, received, timeout=15):
         watchdog.cancel()
 
 
+# --- client.audio.speech (voice previews) ------------------------------------------------------------------------
+
+
+def _wav_samples(audio):
+    import io
+    import wave
+
+    with wave.open(io.BytesIO(audio)) as reader:
+        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (1, 2, PCM_RATE)
+        return np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+
+
+def test_audio_speech_create_speaks_with_espeak_ng(caller):
+    client = client_for(caller.service, caller.key())
+    answer = client.audio.speech.create(
+        model="gpt-4o-mini-tts", voice="cedar", input="Hello from the local provider.", response_format="wav"
+    )
+    samples = _wav_samples(answer.content)
+    assert len(samples) > PCM_RATE  # over a second of speech
+    assert level_dbfs(samples) > -40
+
+
+def test_audio_speech_create_faster_is_shorter(caller):
+    client = client_for(caller.service, caller.key())
+    text = "One two three four five six seven."
+    normal = client.audio.speech.create(model="tts-1", voice="verse", input=text, response_format="wav")
+    fast = client.audio.speech.create(model="tts-1", voice="verse", input=text, response_format="wav", speed=2.0)
+    assert len(_wav_samples(fast.content)) < 0.75 * len(_wav_samples(normal.content))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "param"),
+    [
+        ({"response_format": "mp3"}, "response_format"),
+        ({"voice": {"id": "voice_1234"}}, "voice"),
+        ({"model": "local-echo"}, "model"),
+        ({"speed": 9.0}, "speed"),
+        ({"input": ""}, "input"),
+        ({"stream_format": "sse"}, "stream_format"),
+    ],
+)
+def test_audio_speech_create_refuses_what_it_cannot_speak(caller, arguments, param):
+    client = client_for(caller.service, caller.key())
+    request = {"model": "gpt-4o-mini-tts", "voice": "verse", "input": "Hi.", "response_format": "wav", **arguments}
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.audio.speech.create(**request)
+    assert raised.value.param == param
+
+
+def test_audio_speech_create_with_a_wrong_key_raises_authentication_error(caller):
+    with pytest.raises(openai.AuthenticationError):
+        client_for(caller.service, "sk-wrong").audio.speech.create(model="tts-1", voice="verse", input="Hi.")
+
+
 # --- client.realtime.client_secrets -----------------------------------------------------------------------------
 
 
