@@ -12,25 +12,11 @@ from speech.local.conf import Config
 from speech.local.server import rtc_configuration, sdp_candidates_keep
 from tests.servers import start_local_service
 from tests.speech.local.conftest import Caller
-from tests.speech.local.rtc_client import RtcClient, offer_sdp
+from tests.speech.local.rtc_client import RtcClient, is_this_machines, offer_sdp
+from tests.speech.local.rtc_client import sdp_candidates as candidates
 
 # What a STUN server on the internet would see of this machine (a documentation address, on no interface here).
 PUBLIC_VIEW = ("198.51.100.7", 40000)
-
-
-def candidates(sdp):
-    return [line.split() for line in sdp.splitlines() if line.startswith("a=candidate:")]
-
-
-def is_this_machines(address):
-    """Whether `address` is one of this machine's own (only those can be bound)."""
-    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((address, 0))
-        except OSError:
-            return False
-    return True
 
 
 class FakeStunServer:
