@@ -88,7 +88,7 @@ def ice_addresses_parse(raw):
 
     aioice gathers a host candidate on every interface address except loopback and link-local IPv6, so
     such an address could never be offered: the answers would carry no candidate at all, and a browser
-    whose offer has none either (the official SDKs post theirs before gathering) could never connect.
+    whose offer has none either (the official browser SDK posts its offer before gathering) could never connect.
     """
     addresses = []
     for item in (part.strip() for part in raw.split(",")):
