@@ -3,6 +3,7 @@
 No Django import: the service runs as a process of its own (`python -m speech.local`).
 """
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -77,9 +78,34 @@ class Config:
     rate_client_secrets: str = "60/m"
     rate_calls: str = "30/m"
     rate_hangups: str = "60/m"
-    # ICE: no STUN server unless configured; the addresses offered in answers (empty: every host address).
+    # ICE: no STUN server unless configured; the addresses offered in answers (empty: every address gathered).
     stun: str = ""
     ice_addresses: tuple = field(default_factory=tuple)
+
+
+def ice_addresses_parse(raw):
+    """LOCAL_REALTIME_ICE_ADDRESSES: comma-separated IP addresses, in the form SDP candidates carry them.
+
+    aioice gathers a host candidate on every interface address except loopback and link-local IPv6, so
+    such an address could never be offered: the answers would carry no candidate at all, and a browser
+    whose offer has none either (the official browser SDK posts its offer before gathering) could never connect.
+    """
+    addresses = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            address = ipaddress.ip_address(item)
+        except ValueError:
+            raise ConfigError(f"LOCAL_REALTIME_ICE_ADDRESSES: {item!r} is not an IP address.") from None
+        if address.is_loopback or address.is_unspecified or (address.version == 6 and address.is_link_local):
+            raise ConfigError(
+                f"LOCAL_REALTIME_ICE_ADDRESSES: {item!r} is never gathered (aioice binds no loopback, "
+                "unspecified or link-local IPv6 address), so no answer could offer it; give addresses of this "
+                "machine's interfaces, or a STUN server's view of it, or leave it empty."
+            )
+        addresses.append(address.compressed)
+    return tuple(addresses)
 
 
 INTS = {
@@ -132,7 +158,5 @@ def config_from_env(environ=None, *, key_file=KEY_FILE):
     if stun and not stun.startswith("stun:"):
         raise ConfigError(f"LOCAL_REALTIME_STUN {stun!r} is not a stun: URL (e.g. stun:stun.example.org:3478).")
     values["stun"] = stun
-    values["ice_addresses"] = tuple(
-        address.strip() for address in environ.get("LOCAL_REALTIME_ICE_ADDRESSES", "").split(",") if address.strip()
-    )
+    values["ice_addresses"] = ice_addresses_parse(environ.get("LOCAL_REALTIME_ICE_ADDRESSES", ""))
     return Config(**values)

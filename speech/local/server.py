@@ -5,6 +5,7 @@ Every method runs on the service's asyncio loop (speech/local/app.py); nothing h
 
 import asyncio
 import gc
+import ipaddress
 import logging
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
@@ -28,29 +29,36 @@ def rtc_configuration(config):
     return RTCConfiguration(iceServers=[RTCIceServer(config.stun)] if config.stun else [])
 
 
+def candidate_address(line):
+    """The address of an SDP `a=candidate:` line in conf.ice_addresses_parse's form; None for a name (mDNS)."""
+    fields = line.split()
+    try:
+        return ipaddress.ip_address(fields[4]).compressed
+    except (IndexError, ValueError):
+        return None
+
+
 def sdp_candidates_keep(sdp, addresses):
     """The SDP with only the ICE candidates on `addresses` (all of them when empty).
 
-    aiortc gathers a host candidate on every interface and has no public switch for which; the answer is
-    what the browser learns, so it offers only the configured ones.
+    aiortc has no public switch for the interfaces its peer binds: aioice binds a socket on every interface
+    address but loopback and link-local IPv6, and checks from each. The answer is what the browser learns,
+    so it offers only the configured ones.
     """
     if not addresses:
         return sdp
     allowed = set(addresses)
-    lines = []
-    for line in sdp.split("\r\n"):
-        if line.startswith("a=candidate:"):
-            fields = line.split()
-            if len(fields) > 4 and fields[4] not in allowed:
-                continue
-        lines.append(line)
-    return "\r\n".join(lines)
+    return "\r\n".join(
+        line for line in sdp.split("\r\n")
+        if not line.startswith("a=candidate:") or candidate_address(line) in allowed
+    )  # fmt: skip
 
 
 class LocalRealtimeServer:
     def __init__(self, config):
         self.config = config
         self.calls = {}
+        self._offers_nothing_warned = False
 
     def _slot_take(self, account):
         if len(self.calls) >= self.config.max_calls:
@@ -94,7 +102,18 @@ class LocalRealtimeServer:
             await call.close()
             raise InvalidOffer(str(exc)) from None
         logger.info("local call %s answered for account %s (%d open)", call.id, account, len(self.calls))
-        return call.id, sdp_candidates_keep(pc.localDescription.sdp, self.config.ice_addresses)
+        gathered = pc.localDescription.sdp
+        answer = sdp_candidates_keep(gathered, self.config.ice_addresses)
+        if "\r\na=candidate:" not in answer and not self._offers_nothing_warned:
+            self._offers_nothing_warned = True  # once: it is the configuration or the machine, not the call
+            addresses = {candidate_address(line) for line in gathered.split("\r\n") if line.startswith("a=candidate:")}
+            logger.warning(
+                "answers offer no ICE candidate (gathered: %s; LOCAL_REALTIME_ICE_ADDRESSES: %s): only browsers "
+                "whose offers carry reachable candidates can connect",
+                ", ".join(sorted(map(str, addresses))) or "none, no address but loopback",
+                ", ".join(self.config.ice_addresses) or "every address",
+            )
+        return call.id, answer
 
     def websocket_call(self, *, session, account, secret_id, output):
         """A call without WebRTC: audio comes in through call.hear(), goes out through `output`."""

@@ -6,7 +6,7 @@ Starts two fake providers on loopback (0 ms and 300 ms), the production server c
   (b) throughput at concurrency 64 with 300 ms provider latency, against the limit 64 / 0.3 s;
   (c) errors;  (d) each worker's resident memory;
   (e) the chat page's click-to-connected time in Debian's Chromium against the built-in local
-      provider (its own service, python -m speech.local), p50 and p95.
+      provider (its own service, python -m speech.local), p50 and p95 (--browser-only: this alone).
 Prints a table and writes test-artifacts/benchmark.md; --update-docs writes docs/benchmark.md too.
 """
 
@@ -39,7 +39,8 @@ REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 REPORT = ROOT / "test-artifacts" / "benchmark.md"
 DOCS_REPORT = ROOT / "docs" / "benchmark.md"
 BROWSER_PASSWORD = "bench-password-correct-horse"
-CONNECT_TARGET_MS = 5000
+CONNECT_TARGET_MS = 5000  # p95: the page's own patience
+CONNECT_TARGET_P50_MS = 200  # issue 17: a bare Chromium-to-aiortc loopback connects in 126-167 ms here
 # The targets were set on a machine where a pooled requests call to a loopback stub (the direct call
 # here) took about this long; the ratio says how this machine compares.
 REFERENCE_DIRECT_MS = 0.5
@@ -227,6 +228,43 @@ def browser_connect_times(base_url, *, connects, warm_up=2):
             browser.close()
 
 
+def load_results(args, *, direct_ms, gateway_ms, errors, completed, elapsed, memory, failures, speed):
+    """The table's rows and the detail for (a)-(d)."""
+    speed_before, speed_after = speed
+    direct_p50 = statistics.median(direct_ms)
+    added_p50 = statistics.median(gateway_ms) - direct_p50
+    added_p99 = percentile(gateway_ms, 0.99) - percentile(direct_ms, 0.99)
+    throughput = completed / elapsed
+    limit = args.concurrency / (args.provider_latency_ms / 1000)
+    rows = [
+        ("added latency p50 (c=1)", f"{added_p50:.2f} ms", "<= 2 ms", added_p50 <= 2),
+        ("added latency p99 (c=1)", f"{added_p99:.2f} ms", "<= 10 ms", added_p99 <= 10),
+        (f"throughput (c={args.concurrency}, provider {args.provider_latency_ms:.0f} ms)",
+         f"{throughput:.1f}/s = {throughput / limit:.1%} of {limit:.0f}/s", ">= 90%", throughput / limit >= 0.9),
+        ("errors", str(errors), "0", errors == 0),
+        ("worker memory (RSS)", ", ".join(f"{m:.0f} MB" for m in memory), "<= 120 MB each",
+         bool(memory) and max(memory) <= 120),
+    ]  # fmt: skip
+    detail = (
+        f"direct p50 {direct_p50:.2f} ms, p99 {percentile(direct_ms, 0.99):.2f} ms; "
+        f"through the gateway p50 {statistics.median(gateway_ms):.2f} ms, p99 {percentile(gateway_ms, 0.99):.2f} ms "
+        f"({args.requests} of each, alternating); "
+        f"{completed} sessions in {elapsed:.1f} s at concurrency {args.concurrency}; "
+        f"machine speed: a 1M-step Python loop took {speed_before:.0f} ms before the latency runs and "
+        f"{speed_after:.0f} ms after (lower is faster); the direct call took {direct_p50:.2f} ms against "
+        f"{REFERENCE_DIRECT_MS} ms on the machine the targets were set on, so at that machine's speed the "
+        f"added p50 would be about {added_p50 * REFERENCE_DIRECT_MS / direct_p50:.2f} ms"
+    )
+    if failures:
+        detail += "; failed throughput calls: " + ", ".join(f"{count} x {reason}" for reason, count in failures.items())
+    if any("database_unavailable" in reason for reason in failures):
+        detail += (
+            " (PostgreSQL refusing connections: each of the 2 x 64 server threads keeps one of its own "
+            "(CONN_MAX_AGE), more than PostgreSQL's default max_connections of 100)"
+        )
+    return rows, detail
+
+
 def report_text(args, scheme, table, detail):
     return (
         "# Benchmark\n\n"
@@ -243,8 +281,9 @@ def report_text(args, scheme, table, detail):
         "The last row is the chat page in Debian's Chromium (Playwright, a fake microphone), logged in as a "
         "member of a tenant on the built-in local provider (its own service process): from the click on "
         "Connect to the connected state (a minted secret, the SDP exchange with the local provider, ICE and "
-        "DTLS on loopback, the data channel open), as the page itself measures and shows it. "
-        "`BENCH_ARGS=--no-browser` leaves it out (without Chromium the bench stops and says so).\n\n"
+        "DTLS between this machine's own addresses, the data channel open), as the page itself measures and "
+        "shows it. `BENCH_ARGS=--no-browser` leaves it out (without Chromium the bench stops and says so); "
+        "`BENCH_ARGS=--browser-only` measures it alone.\n\n"
         "Variants: `make bench BENCH_ARGS=--tls` (the provider behind TLS) and `BENCH_ARGS=--rate-limits` "
         "(each rate limit adds its counter updates in Redis). The machine's speed drifts from minute to minute "
         "here (the loop figure above says how fast it ran); run it a few times before comparing figures. "
@@ -272,6 +311,9 @@ def main():
     )  # fmt: skip
     parser.add_argument("--connects", type=int, default=20, help="browser connects measured (after two warm-ups)")
     parser.add_argument("--no-browser", action="store_true", help="skip the browser's connect time (no Chromium)")
+    parser.add_argument(
+        "--browser-only", action="store_true", help="only the browser's connect time (no latency or throughput run)"
+    )
     parser.add_argument("--no-report", action="store_true", help="print only; write no report")
     parser.add_argument(
         "--update-docs", action="store_true", help="write docs/benchmark.md too (by default: test-artifacts/ only)"
@@ -279,6 +321,8 @@ def main():
     args = parser.parse_args()
     if args.no_report and args.update_docs:
         parser.error("--no-report and --update-docs contradict each other")
+    if args.browser_only and (args.no_browser or args.update_docs):
+        parser.error("--browser-only measures part of the table: not with --no-browser or --update-docs")
     if args.connects < 10:
         parser.error("--connects: at least 10, for a p95 worth the name")
     if not args.no_browser:
@@ -345,53 +389,51 @@ def main():
         for name in ("fast", "slow"):
             wait_until_up(f"{scheme}://127.0.0.1:{ports[name]}/", verify=env_tls.get("REQUESTS_CA_BUNDLE", True))
 
-        # (a) latency added at concurrency 1: the same client, pooled, through the gateway and direct.
-        direct_url = f"{scheme}://127.0.0.1:{ports['fast']}/v1/realtime/client_secrets"
-        direct = requests.Session()
-        direct.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment overrides direct.verify
-        direct.verify = env_tls.get("REQUESTS_CA_BUNDLE", True)
-        through = requests.Session()
-        through.headers["Authorization"] = f"Api-Key {keys['fast']}"
-        paired_calls(direct, direct_url, through, gateway, 50)  # warm up both paths
-        speed_before = python_speed_ms()
-        direct_ms, gateway_ms, latency_errors = paired_calls(direct, direct_url, through, gateway, args.requests)
-        speed_after = python_speed_ms()
-        direct_p50 = statistics.median(direct_ms)
-        added_p50 = statistics.median(gateway_ms) - direct_p50
-        added_p99 = percentile(gateway_ms, 0.99) - percentile(direct_ms, 0.99)
+        if args.browser_only:
+            speed_before = python_speed_ms()
+        else:
+            # (a) latency added at concurrency 1: the same client, pooled, through the gateway and direct.
+            direct_url = f"{scheme}://127.0.0.1:{ports['fast']}/v1/realtime/client_secrets"
+            direct = requests.Session()
+            direct.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment overrides direct.verify
+            direct.verify = env_tls.get("REQUESTS_CA_BUNDLE", True)
+            through = requests.Session()
+            through.headers["Authorization"] = f"Api-Key {keys['fast']}"
+            paired_calls(direct, direct_url, through, gateway, 50)  # warm up both paths
+            speed_before = python_speed_ms()
+            direct_ms, gateway_ms, latency_errors = paired_calls(direct, direct_url, through, gateway, args.requests)
+            speed_after = python_speed_ms()
 
-        # (b) throughput at concurrency N with the slow provider.
-        failures = collections.Counter()  # what the failed calls answered, for the report
-        failures_lock = threading.Lock()
+            # (b) throughput at concurrency N with the slow provider.
+            failures = collections.Counter()  # what the failed calls answered, for the report
+            failures_lock = threading.Lock()
 
-        def worker(deadline):
-            session = requests.Session()
-            session.headers["Authorization"] = f"Api-Key {keys['slow']}"
-            done = failed = 0
-            while time.monotonic() < deadline:
-                try:
-                    response = session.post(gateway, json={}, timeout=30)
-                    ok, reason = response.status_code == 200, error_code(response)
-                except requests.RequestException as exc:
-                    ok, reason = False, type(exc).__name__
-                done += ok
-                failed += not ok
-                if not ok:
-                    with failures_lock:
-                        failures[reason] += 1
-            return done, failed
+            def worker(deadline):
+                session = requests.Session()
+                session.headers["Authorization"] = f"Api-Key {keys['slow']}"
+                done = failed = 0
+                while time.monotonic() < deadline:
+                    try:
+                        response = session.post(gateway, json={}, timeout=30)
+                        ok, reason = response.status_code == 200, error_code(response)
+                    except requests.RequestException as exc:
+                        ok, reason = False, type(exc).__name__
+                    done += ok
+                    failed += not ok
+                    if not ok:
+                        with failures_lock:
+                            failures[reason] += 1
+                return done, failed
 
-        with ThreadPoolExecutor(args.concurrency) as pool:  # a short warm-up opens the connections
-            list(pool.map(worker, [time.monotonic() + 2] * args.concurrency))
-            failures.clear()
-            started = time.monotonic()
-            results = list(pool.map(worker, [started + args.seconds] * args.concurrency))
-            elapsed = time.monotonic() - started
-        completed = sum(done for done, _ in results)
-        throughput_errors = sum(failed for _, failed in results)
-        throughput = completed / elapsed
-        limit = args.concurrency / (args.provider_latency_ms / 1000)
-        memory = worker_rss_mb(server.pid)
+            with ThreadPoolExecutor(args.concurrency) as pool:  # a short warm-up opens the connections
+                list(pool.map(worker, [time.monotonic() + 2] * args.concurrency))
+                failures.clear()
+                started = time.monotonic()
+                results = list(pool.map(worker, [started + args.seconds] * args.concurrency))
+                elapsed = time.monotonic() - started
+            completed = sum(done for done, _ in results)
+            throughput_errors = sum(failed for _, failed in results)
+            memory = worker_rss_mb(server.pid)
 
         # (e) the browser's click-to-connected time, on a fresh server (no load left in its queues).
         if not args.no_browser:
@@ -402,6 +444,8 @@ def main():
             connect_ms, browser_version = browser_connect_times(
                 f"http://127.0.0.1:{ports['gateway']}", connects=args.connects
             )
+            if args.browser_only:
+                speed_after = python_speed_ms()
     finally:
         if local is not None:
             local.stop()
@@ -411,40 +455,25 @@ def main():
             process.wait(20)
         shutil.rmtree(folder, ignore_errors=True)
 
-    errors = latency_errors + throughput_errors
-    rows = [
-        ("added latency p50 (c=1)", f"{added_p50:.2f} ms", "<= 2 ms", added_p50 <= 2),
-        ("added latency p99 (c=1)", f"{added_p99:.2f} ms", "<= 10 ms", added_p99 <= 10),
-        (f"throughput (c={args.concurrency}, provider {args.provider_latency_ms:.0f} ms)",
-         f"{throughput:.1f}/s = {throughput / limit:.1%} of {limit:.0f}/s", ">= 90%", throughput / limit >= 0.9),
-        ("errors", str(errors), "0", errors == 0),
-        ("worker memory (RSS)", ", ".join(f"{m:.0f} MB" for m in memory), "<= 120 MB each",
-         bool(memory) and max(memory) <= 120),
-    ]  # fmt: skip
+    rows, detail = [], ""
+    if not args.browser_only:
+        rows, detail = load_results(
+            args, direct_ms=direct_ms, gateway_ms=gateway_ms, errors=latency_errors + throughput_errors,
+            completed=completed, elapsed=elapsed, memory=memory, failures=failures,
+            speed=(speed_before, speed_after),
+        )  # fmt: skip
     if not args.no_browser:
         connect_p50, connect_p95 = statistics.median(connect_ms), percentile(connect_ms, 0.95)
         rows.append((
             "browser click to connected (local provider)", f"p50 {connect_p50:.0f} ms, p95 {connect_p95:.0f} ms",
-            f"p95 <= {CONNECT_TARGET_MS} ms", connect_p95 <= CONNECT_TARGET_MS,
+            f"p50 <= {CONNECT_TARGET_P50_MS} ms, p95 <= {CONNECT_TARGET_MS} ms",
+            connect_p50 <= CONNECT_TARGET_P50_MS and connect_p95 <= CONNECT_TARGET_MS,
         ))  # fmt: skip
-    detail = (
-        f"direct p50 {direct_p50:.2f} ms, p99 {percentile(direct_ms, 0.99):.2f} ms; "
-        f"through the gateway p50 {statistics.median(gateway_ms):.2f} ms, p99 {percentile(gateway_ms, 0.99):.2f} ms "
-        f"({args.requests} of each, alternating); "
-        f"{completed} sessions in {elapsed:.1f} s at concurrency {args.concurrency}; "
-        f"machine speed: a 1M-step Python loop took {speed_before:.0f} ms before the latency runs and "
-        f"{speed_after:.0f} ms after (lower is faster); the direct call took {direct_p50:.2f} ms against "
-        f"{REFERENCE_DIRECT_MS} ms on the machine the targets were set on, so at that machine's speed the "
-        f"added p50 would be about {added_p50 * REFERENCE_DIRECT_MS / direct_p50:.2f} ms"
-    )
-    if failures:
-        detail += "; failed throughput calls: " + ", ".join(f"{count} x {reason}" for reason, count in failures.items())
-    if any("database_unavailable" in reason for reason in failures):
-        detail += (
-            " (PostgreSQL refusing connections: each of the 2 x 64 server threads keeps one of its own "
-            "(CONN_MAX_AGE), more than PostgreSQL's default max_connections of 100)"
-        )
-    if not args.no_browser:
+        if args.browser_only:
+            detail = (
+                f"machine speed: a 1M-step Python loop took {speed_before:.0f} ms before the browser's connects "
+                f"and {speed_after:.0f} ms after (lower is faster)"
+            )
         detail += (
             f"; the browser: Chromium {browser_version}, {len(connect_ms)} connects after two warm-ups, each hung "
             f"up before the next, as the page measures them (click to connected): "

@@ -4,6 +4,7 @@ import json
 import time
 
 from tests.e2e.conftest import ARTIFACTS
+from tests.speech.local.rtc_client import is_this_machines, sdp_candidates
 
 # Chromium lets a page that is capturing the microphone autoplay anything, so the blocked path
 # cannot be reached with a flag. This emulates a stricter browser (Safari's policy): play()
@@ -32,6 +33,35 @@ RECORD_MICROPHONES = """
   };
 })();
 """
+
+
+# Keeps the page's peer connection, the offer it posted and the answer it applied.
+RECORD_NEGOTIATION = """
+(() => {
+  const fetchOriginal = window.fetch;
+  window.fetch = function (url, init) {
+    if (String(url).includes('/calls')) window.__offer = init.body;
+    return fetchOriginal.apply(this, arguments);
+  };
+  const setRemote = RTCPeerConnection.prototype.setRemoteDescription;
+  RTCPeerConnection.prototype.setRemoteDescription = function (description) {
+    window.__peer = this;
+    window.__answer = description.sdp;
+    return setRemote.apply(this, arguments);
+  };
+})();
+"""
+
+# The candidates of the pair the peer connection selected, from its own statistics.
+SELECTED_PAIR = """async () => {
+  const stats = await window.__peer.getStats();
+  let pair = null;
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+  });
+  const side = (id) => { const c = stats.get(id); return { address: c.address, port: c.port, type: c.candidateType }; };
+  return pair && { local: side(pair.localCandidateId), remote: side(pair.remoteCandidateId) };
+}"""
 
 
 ALL_MICROPHONES_STOPPED = "() => window.__microphones.every(s => s.getTracks().every(t => t.readyState === 'ended'))"
@@ -251,3 +281,22 @@ def test_the_unified_interface_connects_without_a_secret_in_the_page(chat):
         chat.wait_connected()
     assert relayed.value.status == 201
     page.wait_for_selector("#transcript li[data-role=assistant]:has-text('Echo of')", timeout=15000)
+
+
+def test_the_call_runs_between_this_machines_own_addresses_on_one_the_answer_offered(open_chat):
+    """No STUN server and nothing off the machine: Chromium's selected pair joins two of this machine's own
+    addresses (the kernel loops such traffic back; aioice binds no 127.0.0.1), the service's side one its
+    answer offered as a host candidate. The offer went out with a candidate of Chromium's own."""
+    chat = open_chat(RECORD_NEGOTIATION)
+    page = chat.page
+    chat.log_in()
+    page.click("#connect")
+    chat.wait_connected()
+    assert sdp_candidates(page.evaluate("window.__offer")), "the offer carries the browser's first candidate"
+    offered = sdp_candidates(page.evaluate("window.__answer"))
+    assert offered and {fields[7] for fields in offered} == {"host"}
+    pair = page.evaluate(SELECTED_PAIR)
+    assert pair, "a selected candidate pair"
+    assert (pair["remote"]["address"], str(pair["remote"]["port"])) in {(f[4], f[5]) for f in offered}
+    assert is_this_machines(pair["local"]["address"]) and is_this_machines(pair["remote"]["address"]), pair
+    report("selected candidate pair", f"{pair['local']['address']} -> {pair['remote']['address']}")

@@ -114,6 +114,27 @@ test('the offer goes to the provider with the client secret as bearer, and nothi
   assert.equal(pc.channel.label, 'oai-events');
 });
 
+/** Gathers like Chromium: a first host candidate at once, the rest (TCP) much later, here never. */
+class SlowGatheringPeerConnection extends FakePeerConnection {
+  async setLocalDescription(description) {
+    this.localDescription = description;
+    this.iceGatheringState = 'gathering';
+    setTimeout(() => {
+      this.localDescription = { ...description, sdp: `${description.sdp}\r\na=candidate:1 1 udp 1 192.0.2.7 5000 typ host` };
+      this.dispatchEvent(Object.assign(new Event('icecandidate'), { candidate: { address: '192.0.2.7' } }));
+    });
+  }
+}
+
+test('the offer goes out with its first candidate, not after gathering completes', async () => {
+  globalThis.RTCPeerConnection = SlowGatheringPeerConnection;
+  const started = performance.now();
+  const { pc } = await up();
+  assert.ok(performance.now() - started < 500, 'it did not wait for the gathering cap');
+  assert.equal(pc.iceGatheringState, 'gathering');
+  assert.match(requests[0].body, /a=candidate:1 1 udp 1 192\.0\.2\.7 5000 typ host/);
+});
+
 test("unified mode posts the offer to the gateway's relay with the page's credentials", async () => {
   await up(payload({ client_secret: null, webrtc: { url: '/api/v1/realtime_call', data_channel: 'oai-events' } }));
   const [request] = requests;

@@ -10,7 +10,10 @@ import { clientEvents, DEFAULT_VOICE_ACTIVITY, normalise } from '../events/opena
 import { gatewayFetch } from '../http.js';
 import { NegotiationError, NegotiationTimeout, TransportClosed } from './transport.js';
 
-const ICE_GATHERING_WAIT_MS = 1000;
+// The offer goes out once it carries the browser's first candidate, not after gathering completes:
+// Chromium's later phases (TCP) take another ~120 ms, and no provider takes trickled candidates.
+// The provider learns any address the offer lacks from the browser's checks (peer-reflexive).
+const ICE_GATHERING_WAIT_MS = 1000; // at most, when no candidate comes
 
 function waitFor(target, eventName, predicate) {
   return new Promise((resolve) => {
@@ -126,8 +129,10 @@ export class OpenAIWebRTCTransport extends EventTarget {
   async #exchange(pc, session) {
     const opened = waitFor(this.#channel, 'open', () => this.#channel.readyState === 'open');
     const connected = waitFor(pc, 'connectionstatechange', () => pc.connectionState === 'connected');
+    const candidate = new Promise((resolve) => pc.addEventListener('icecandidate', resolve, { once: true }));
     await pc.setLocalDescription(await pc.createOffer());
     await Promise.race([
+      candidate,
       waitFor(pc, 'icegatheringstatechange', () => pc.iceGatheringState === 'complete'),
       new Promise((resolve) => setTimeout(resolve, ICE_GATHERING_WAIT_MS)),
     ]);

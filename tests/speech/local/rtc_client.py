@@ -1,7 +1,9 @@
 """A real WebRTC client (aiortc) for the local peer: a microphone track, the data channel, a listener."""
 
 import asyncio
+import ipaddress
 import json
+import socket
 
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -85,3 +87,19 @@ async def offer_sdp():
     sdp = pc.localDescription.sdp
     await pc.close()
     return sdp
+
+
+def sdp_candidates(sdp):
+    """The fields of each `a=candidate:` line of an SDP (address at 4, port at 5, type at 7)."""
+    return [line.split() for line in sdp.splitlines() if line.startswith("a=candidate:")]
+
+
+def is_this_machines(address):
+    """Whether `address` is one of this machine's own (only those can be bound)."""
+    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            return False
+    return True

@@ -4,7 +4,9 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from speech.local.conf import Config, config_from_env, master_key_load
+import pytest
+
+from speech.local.conf import Config, ConfigError, config_from_env, master_key_load
 from tests.servers import ROOT
 
 
@@ -41,7 +43,7 @@ def test_settings_come_from_the_environment(tmp_path):
             "LOCAL_REALTIME_MAX_CALLS": "3",
             "LOCAL_REALTIME_RATE_CALLS": "",
             "LOCAL_REALTIME_STUN": "stun:stun.example.org:3478",
-            "LOCAL_REALTIME_ICE_ADDRESSES": "192.0.2.10, 2001:db8::1",
+            "LOCAL_REALTIME_ICE_ADDRESSES": "192.0.2.10, 2001:DB8:0::1",
         },
         key_file=tmp_path / "key",
     )
@@ -54,3 +56,19 @@ def test_the_defaults_ask_no_stun_server_and_offer_every_host_address(tmp_path):
     config = config_from_env({"LOCAL_REALTIME_API_KEY": "sk-x"}, key_file=tmp_path / "key")
     assert config == Config(api_key="sk-x")
     assert (config.host, config.port, config.stun, config.ice_addresses) == ("127.0.0.1", 8001, "", ())
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("media.example.org", "is not an IP address"),
+        ("192.0.2.10, 127.0.0.1", "is never gathered"),
+        ("::1", "is never gathered"),
+        ("0.0.0.0", "is never gathered"),
+        ("fe80::1", "is never gathered"),
+    ],
+)
+def test_ice_addresses_are_addresses_aioice_can_gather(value, reason, tmp_path):
+    environ = {"LOCAL_REALTIME_API_KEY": "sk-x", "LOCAL_REALTIME_ICE_ADDRESSES": value}
+    with pytest.raises(ConfigError, match=f"LOCAL_REALTIME_ICE_ADDRESSES: .* {reason}"):
+        config_from_env(environ, key_file=tmp_path / "key")

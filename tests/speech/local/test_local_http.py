@@ -174,6 +174,7 @@ def test_preflight_allows_bearer_posts_from_any_page_with_the_agents_sdk_header(
         ("LOCAL_REALTIME_RATE_CALLS", "thirty a minute"),
         ("LOCAL_REALTIME_MAX_CALLS", "many"),
         ("LOCAL_REALTIME_STUN", "stun.example.org"),
+        ("LOCAL_REALTIME_ICE_ADDRESSES", "127.0.0.1"),
     ],
 )
 def test_a_malformed_setting_stops_the_service_at_start(variable, value, tmp_path):
