@@ -44,25 +44,24 @@ def session_observe(*, tenant, provider, error_code, seconds, upstream_seconds):
     if upstream_seconds is not None:
         provider_upstream_seconds.labels(provider).observe(upstream_seconds)
 
+
 # Call supervision (speech/supervisor/dispatch.py, streams.py): how attach jobs reach supervisors.
 calls_unsupervised_total = Counter(
-    "speech_calls_unsupervised_total",
-    "Calls attached without a supervisor, by reason (redis_unavailable, supervisor_full, error).",
-    ["reason"],
+    "calls_unsupervised_total", "Calls a supervisor could not (or would not) join, by reason.", ["reason"]
 )
-supervisor_calls = Gauge(
-    "speech_supervisor_calls", "Calls this process's supervisor holds now.", multiprocess_mode="livesum"
+supervised_calls = Gauge(
+    "supervised_calls", "Calls the supervisors hold (a job being run).", multiprocess_mode="livesum"
 )
 supervisor_job_lag_seconds = Histogram(
-    "speech_supervisor_job_lag_seconds",
+    "supervisor_job_lag_seconds",
     "From an attach job's submission to a supervisor starting it.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 supervisor_claims_total = Counter(
-    "speech_supervisor_claims_total", "Attach jobs taken over from a supervisor that stopped or died."
+    "supervisor_claims_total", "Attach jobs taken over from a supervisor that stopped or died."
 )
 supervisor_jobs_total = Counter(
-    "speech_supervisor_jobs_total",
+    "supervisor_jobs_total",
     "Attach jobs a supervisor finished, by outcome (supervised, already_ended, released, lost, failed).",
     ["outcome"],
 )

@@ -9,7 +9,7 @@ the commit). Where the job goes is SPEECH_CALL_DISPATCH:
   job, runs one asyncio loop that supervises each call (Dispatcher).
 
 It never raises into the mint: when no supervisor can take the call (Redis down, the process full, a bug) it
-returns False, counts `speech_calls_unsupervised_total` and logs one line; the call goes on unsupervised.
+returns False, counts `calls_unsupervised_total` and logs one line; the call goes on unsupervised.
 A Redis that fails costs one attach at most REDIS_TIMEOUT; later attaches skip it for REDIS_RETRY_SECONDS.
 """
 
@@ -167,7 +167,7 @@ class Dispatcher:
 
     async def _supervise(self, call_id, submitted):
         metrics.supervisor_job_lag_seconds.observe(time.monotonic() - submitted)
-        metrics.supervisor_calls.inc()
+        metrics.supervised_calls.inc()
         outcome = "supervised"
         try:
             await self.handler(call_id=call_id, stop=self.stop)
@@ -177,7 +177,7 @@ class Dispatcher:
             outcome = "failed"
             logger.exception("supervision of call %s failed", call_id)
         finally:
-            metrics.supervisor_calls.dec()
+            metrics.supervised_calls.dec()
             metrics.supervisor_jobs_total.labels(outcome).inc()
             with self.lock:
                 self.calls.discard(call_id)

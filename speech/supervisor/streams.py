@@ -244,11 +244,11 @@ class StreamSupervisor:
             if not await sync_to_async(call_open)(job.call_id):
                 outcome = "already_ended"
             else:
-                metrics.supervisor_calls.inc()
+                metrics.supervised_calls.inc()
                 try:
                     await self.handler(call_id=job.call_id, stop=job.stop)
                 finally:
-                    metrics.supervisor_calls.dec()
+                    metrics.supervised_calls.dec()
                 outcome = ("lost" if job.lost else "released") if job.stop.is_set() else "supervised"
         except Exception:
             logger.exception("supervision of call %s failed", job.call_id)

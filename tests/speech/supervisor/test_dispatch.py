@@ -22,7 +22,7 @@ STREAM = "speech:calls:attach"
 
 
 def unsupervised(reason):
-    return REGISTRY.get_sample_value("speech_calls_unsupervised_total", {"reason": reason}) or 0.0
+    return REGISTRY.get_sample_value("calls_unsupervised_total", {"reason": reason}) or 0.0
 
 
 def wait_until(condition, seconds=5):

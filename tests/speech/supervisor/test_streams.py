@@ -93,7 +93,7 @@ def test_a_job_is_run_and_acked_once_its_call_has_ended_and_one_for_an_ended_cal
     submit(live.pk)
     submit("not-a-call")  # hostile or broken entries are dropped, not run
     handler = Recorder()
-    already_ended = sample("speech_supervisor_jobs_total", outcome="already_ended")
+    already_ended = sample("supervisor_jobs_total", outcome="already_ended")
 
     async def scenario():
         stop = asyncio.Event()
@@ -114,7 +114,7 @@ def test_a_job_is_run_and_acked_once_its_call_has_ended_and_one_for_an_ended_cal
     one = run(scenario())
     assert one.jobs == {}
     assert handler.started.empty()  # the ended call was never joined
-    assert sample("speech_supervisor_jobs_total", outcome="already_ended") == already_ended + 1
+    assert sample("supervisor_jobs_total", outcome="already_ended") == already_ended + 1
     assert redis.Redis.from_url(redis_server.url).xlen(STREAM) == 0  # done jobs leave the stream
 
 
@@ -124,7 +124,7 @@ def test_a_stopping_supervisor_leaves_the_call_running_and_another_claims_its_jo
     call = new_call(tenant)
     submit(call.pk)
     first, second = Recorder(), Recorder()
-    claims = sample("speech_supervisor_claims_total")
+    claims = sample("supervisor_claims_total")
 
     async def scenario():
         stop_one, stop_two = asyncio.Event(), asyncio.Event()
@@ -145,7 +145,7 @@ def test_a_stopping_supervisor_leaves_the_call_running_and_another_claims_its_jo
     assert run(scenario()) == str(call.pk)
     assert Call.objects.get(pk=call.pk).status == CallStatus.ACTIVE  # stop never ends the call
     assert pending(redis_server.url)["pending"] == 1  # released again by the second: still not done
-    assert sample("speech_supervisor_claims_total") == claims + 1
+    assert sample("supervisor_claims_total") == claims + 1
 
 
 def test_a_supervisor_that_no_longer_owns_a_job_leaves_its_call_to_the_owner(tenant, submit, redis_server):
