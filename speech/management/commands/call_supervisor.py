@@ -25,9 +25,16 @@ class Command(FaultReportingCommand):
             "--metrics-port", type=int,
             help="serve Prometheus metrics on this port, 0 for none (default: SPEECH_SUPERVISOR_METRICS_PORT)",
         )  # fmt: skip
+        parser.add_argument(
+            "--only-with-redis", action="store_true",
+            help="without Redis, say so and exit 0 rather than fail (make serve starts it either way)",
+        )  # fmt: skip
 
-    def handle(self, *args, max_calls=None, metrics_port=None, **options):
+    def handle(self, *args, max_calls=None, metrics_port=None, only_with_redis=False, **options):
         if settings.SPEECH_CALL_DISPATCH != "redis" or not settings.REDIS_URL:
+            if only_with_redis:
+                self.stdout.write("call supervisor not started: no REDIS_URL, the web processes supervise their calls")
+                return
             raise CommandError(
                 "call_supervisor takes its jobs from Redis: set REDIS_URL (and leave SPEECH_CALL_DISPATCH at "
                 "redis). Without Redis the web process supervises the calls it attaches itself."
