@@ -513,6 +513,7 @@ def test_a_responses_own_instructions_are_said_verbatim_less_a_say_exactly_lead(
         return first, second
 
     first, second = run(scenario())
-    assert first["response"]["output"][0]["content"][0]["transcript"] == "This call has reached its time limit. Goodbye."
+    said = first["response"]["output"][0]["content"][0]["transcript"]
+    assert said == "This call has reached its time limit. Goodbye."
     assert first["response"]["metadata"] == {"gateway_notice": "time_limit"}
     assert second["response"]["output"][0]["content"][0]["transcript"] == "Hold the line, please."
