@@ -187,8 +187,10 @@ class RealtimeCallApi(APIView):
             OpenApiParameter("model", OpenApiTypes.STR, description="One of the tenant's allowed models."),
             OpenApiParameter("voice", OpenApiTypes.STR, description="One of the tenant's allowed voices."),
             OpenApiParameter(
-                "call", OpenApiTypes.STR, description="The mint answer's `call.ref` (the relay URL carries it): the "
-                "call to open. Without it the relay opens a new call; X-Call-Id names it."
+                "call",
+                OpenApiTypes.STR,
+                description="The mint answer's `call.ref` (the relay URL carries it): the "
+                "call to open. Without it the relay opens a new call; X-Call-Id names it.",
             ),
         ],
         request={"application/sdp": OpenApiTypes.STR},
@@ -198,8 +200,9 @@ class RealtimeCallApi(APIView):
                 description="The provider's SDP answer; X-Realtime-Call-Id names the provider's call, X-Call-Id "
                 "the gateway's record of it (GET /api/v1/calls/{id}).",
             ),
-            **error_responses(*SESSION_ERRORS, "unified_mode_off", "call_ref_invalid", "call_ref_forbidden",
-                              "call_already_reported"),  # fmt: skip
+            **error_responses(
+                *SESSION_ERRORS, "unified_mode_off", "call_ref_invalid", "call_ref_forbidden", "call_already_reported"
+            ),  # fmt: skip
         },
     )
     def post(self, request):

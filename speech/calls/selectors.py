@@ -95,7 +95,5 @@ def calls_usage(*, calls, now, days=30, months=12):
         month_starts.insert(0, month_start(month_starts[0] - timedelta(days=1)))
     return {
         "days": _usage(calls.filter(minted_at__gte=day_starts[0]), trunc=TruncDay, starts=day_starts, now=now),
-        "months": _usage(
-            calls.filter(minted_at__gte=month_starts[0]), trunc=TruncMonth, starts=month_starts, now=now
-        ),
+        "months": _usage(calls.filter(minted_at__gte=month_starts[0]), trunc=TruncMonth, starts=month_starts, now=now),
     }
