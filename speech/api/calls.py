@@ -1,5 +1,6 @@
 """Calls: the direct-mode report of a call's provider call id, and reading calls and usage (docs/calls.md)."""
 
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, permissions, serializers
@@ -97,8 +98,15 @@ class CallPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_size(self, request):
+        # DRF ignores a bad page_size silently; a client asking for "null" rows should hear why it got 50.
+        given = request.query_params.get(self.page_size_query_param)
+        if given is not None and not (given.isascii() and given.isdigit() and 1 <= int(given) <= self.max_page_size):
+            raise serializers.ValidationError({"page_size": [f"A whole number, 1..{self.max_page_size}."]})
+        return super().get_page_size(request)
 
-class UsageSerializer(serializers.Serializer):
+
+class TokenCountsSerializer(serializers.Serializer):
     total_tokens = serializers.IntegerField()
     input_text_tokens = serializers.IntegerField()
     input_audio_tokens = serializers.IntegerField()
@@ -122,7 +130,7 @@ class CallSerializer(serializers.Serializer):
     end_reason_text = serializers.CharField(source="get_end_reason_display", help_text="The end reason in words.")
     duration_seconds = serializers.FloatField(help_text="Connected time: to the end, or so far.")
     records_transcript = serializers.BooleanField()
-    usage = UsageSerializer(source="*")
+    usage = TokenCountsSerializer(source="*")
     cost = serializers.DecimalField(max_digits=14, decimal_places=6, help_text="Estimate, in USD.")
 
 
@@ -168,7 +176,7 @@ class CallApi(generics.RetrieveAPIView):
     def get_object(self):
         try:
             return super().get_object()
-        except exceptions.NotFound:
+        except Http404:
             raise errors.CallNotFound() from None
 
     @extend_schema(
