@@ -265,7 +265,7 @@ SPECTACULAR_SETTINGS = {
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/(api/|realtime_session$)"
-CORS_EXPOSE_HEADERS = ["Retry-After"]
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Realtime-Call-Id", "X-Call-Id"]
 
 # The gateway. Providers and secrets backends are dotted paths (the EMAIL_BACKEND pattern).
 SPEECH_PROVIDERS = env.list(
@@ -335,6 +335,10 @@ SPEECH_PROVIDER_CALLS = env.int("SPEECH_PROVIDER_CALLS", default=max(1, _WEB_THR
 # price table the cost estimate uses: USD per million tokens, per model (a JSON object in the environment).
 SPEECH_CALL_MAX_SECONDS = env.int("SPEECH_CALL_MAX_SECONDS", default=30 * 60)
 SPEECH_CALL_IDLE_SECONDS = env.int("SPEECH_CALL_IDLE_SECONDS", default=5 * 60)
+# How long a process trusts its read of a tenant's call policy and month's spending (the mint's budget check).
+SPEECH_CALL_GATE_SECONDS = env.float("SPEECH_CALL_GATE_SECONDS", default=5.0)
+# Direct-mode reports of a call's provider call id (POST /api/v1/calls/report), per user, API key or client.
+SPEECH_CALL_REPORT_RATE = env.str("SPEECH_CALL_REPORT_RATE", default="60/m")
 SPEECH_MODEL_PRICES = env.json(
     "SPEECH_MODEL_PRICES",
     default={

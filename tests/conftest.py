@@ -8,6 +8,7 @@ from django.core.cache import cache
 from settings_admin.models import Membership, SpeechSettings, Tenant
 from settings_admin.secrets import credentials
 from settings_admin.selectors import settings_local_clear
+from speech.calls.services import call_gate_forget
 from tests.openai_shapes import assert_mint_body, mint_answer
 
 OPENAI_MINT_URL = "https://api.openai.com/v1/realtime/client_secrets"
@@ -15,7 +16,7 @@ SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 
 
 def _forget_cached_settings():
-    for clear in (cache.clear, settings_local_clear, credentials.clear):
+    for clear in (cache.clear, settings_local_clear, credentials.clear, call_gate_forget):
         clear()
 
 

@@ -1,0 +1,36 @@
+"""A call's limits: longest call, idle time, the tenant's monthly budget; and what the call hears at one."""
+
+from decimal import Decimal
+
+from ..calls.models import BudgetUnit, EndReason
+
+# What the user hears before the server hangs up (spoken by the provider's model, told "Say exactly: ...").
+NOTICES = {
+    EndReason.TIME_LIMIT: "This call has reached its time limit and will end now. Goodbye.",
+    EndReason.IDLE: "This call has been quiet for too long and will end now. Goodbye.",
+    EndReason.BUDGET: "This account's monthly call budget is spent, so the call will end now. Goodbye.",
+}
+
+
+def notice_instructions(reason):
+    return f"Say exactly: {NOTICES[reason]}"
+
+
+def time_limit_reached(*, policy, talked_seconds):
+    return policy.max_call_seconds is not None and talked_seconds >= policy.max_call_seconds
+
+
+def idle_limit_reached(*, policy, idle_seconds):
+    return policy.idle_seconds is not None and idle_seconds >= policy.idle_seconds
+
+
+def budget_spent(*, policy, usage):
+    """Whether the tenant's month (a speech.calls.selectors.MonthUsage) has reached its budget."""
+    if policy.monthly_budget is None:
+        return False
+    used = {
+        BudgetUnit.MINUTES: usage.minutes,
+        BudgetUnit.TOKENS: Decimal(usage.tokens),
+        BudgetUnit.COST: usage.cost,
+    }.get(policy.budget_unit)
+    return used is not None and used >= policy.monthly_budget
