@@ -75,10 +75,11 @@ SUPERVISOR_TEXT = (
     "sideband a WebSocket to a fake provider on loopback (`tests/bench/sideband_fake.py`) that plays a "
     "conversational turn (the user's transcription, the assistant's audio transcript, `response.done` with "
     "usage) in every call; every line and usage row is written by the real recorder. The attach row is the "
-    "time `attach_submit` takes in the request that learns a call's id (the unified relay or the direct-mode "
-    "report), never in the mint itself, which knows no call id yet: one `XADD` with Redis, a hand-over to the "
-    "supervisor thread without it. `--supervisor-calls`, `--supervisor-seconds` and `--turn-seconds` change the "
-    "load; `--only-supervisor` measures the supervisor alone, `--no-supervisor` leaves it out"
+    "time `attach_submit` takes (one `XADD` with Redis, a hand-over to the supervisor thread without it), and "
+    "no mint waits for it: a direct-mode mint knows no call id yet (its browser's later report attaches the "
+    "call, inside that report's request), and the unified relay records and attaches its call after its "
+    "answer is sent. `--supervisor-calls`, `--supervisor-seconds` and `--turn-seconds` change the load; "
+    "`--only-supervisor` measures the supervisor alone, `--no-supervisor` leaves it out"
 )
 
 
