@@ -8,7 +8,7 @@ GET /v1/realtime?call_id=rtc_<16 hex>  (Authorization: Bearer ...)  a call's sid
     Each transcript carries the time it was sent ("... sent=<unix seconds>"), so the bench can compare it with the
     time the supervisor recorded the line.
 POST /v1/realtime/calls/<id>/hangup  ends that call's sideband (200; 404 when it has none).
-GET /stats  {"open": sideband connections now, "events": events sent}.
+GET /stats  {"open": sideband connections now, "events", "lines" (transcripts), "responses" (response.done): sent}.
 """
 
 import argparse
@@ -34,7 +34,7 @@ ANSWERS = "The next airport train leaves at ten past the hour from platform four
 
 ids = itertools.count(1)
 sockets = {}  # call id -> WebSocketResponse
-stats = {"open": 0, "events": 0}
+stats = {"open": 0, "events": 0, "lines": 0, "responses": 0}
 
 
 def new_id(prefix):
@@ -91,6 +91,8 @@ async def talk(ws, call_id, turn_seconds):
                 event["transcript"] = event["transcript"].replace("{sent}", f"{time.time():.6f}")
             await ws.send_str(json.dumps(event))
             stats["events"] += 1
+            stats["lines"] += "transcript" in event
+            stats["responses"] += event["type"] == "response.done"
             await asyncio.sleep(0.05)  # the events of a turn come over a while, not in one burst
         await asyncio.sleep(turn_seconds)
 

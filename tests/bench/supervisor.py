@@ -29,7 +29,7 @@ SETUP = """
 from django.utils import timezone
 from settings_admin.models import SpeechSettings, Tenant
 from speech.calls.models import Call
-tenant, _ = Tenant.objects.update_or_create(slug="calls", defaults=dict(name="calls"))
+tenant, _ = Tenant.objects.update_or_create(slug="calls", defaults=dict(name="calls", shared_credentials=True))
 SpeechSettings.objects.update_or_create(tenant=tenant, defaults=dict(
     provider="openai_realtime", model="gpt-realtime", voice="verse", endpoint="{endpoint}"))
 now = timezone.now()
@@ -148,7 +148,8 @@ def supervisor_figures(*, postgres, redis_url, calls, seconds, turn_seconds):
     }
     subprocess.run(["redis-cli", "-u", redis_url, "flushdb"], check=False, capture_output=True)
     manage(env, "migrate", "--noinput")
-    ids = manage(env, "shell", "-c", SETUP.format(endpoint=endpoint, count=calls)).split()
+    # The last line: Django's shell may first say what it imported.
+    ids = manage(env, "shell", "-c", SETUP.format(endpoint=endpoint, count=calls)).strip().splitlines()[-1].split()
     processes = []
     try:
         processes.append(subprocess.Popen(
@@ -182,14 +183,16 @@ def supervisor_figures(*, postgres, redis_url, calls, seconds, turn_seconds):
         window_ended = time.time()
         cpu = (process_cpu_seconds(supervisor.pid) - cpu_before) / (window_ended - window_started)
         stats = get_json(f"http://127.0.0.1:{fake_port}/stats")
+        written_by_window_end = rows_written(database_url)
         events = stats["events"] - events_before
         rss = process_rss_mb(supervisor.pid)
         held = stats["open"]
         supervised = sum(value for _, value in after.get("supervised_calls", []))
         stopping = time.monotonic()
         supervisor.send_signal(signal.SIGTERM)
-        supervisor.wait(60)
+        supervisor.wait(120)
         stop_seconds = time.monotonic() - stopping
+        sent_in_all = get_json(f"http://127.0.0.1:{fake_port}/stats")
     finally:
         for process in processes:
             if process.poll() is None:
@@ -201,10 +204,8 @@ def supervisor_figures(*, postgres, redis_url, calls, seconds, turn_seconds):
     handle_p50 = histogram_quantile(0.5, buckets_before, buckets_after) * 1000
     handle_p99 = histogram_quantile(0.99, buckets_before, buckets_after) * 1000
     delays = transcript_delays_ms(database_url, window_started, window_ended)
-    with psycopg.connect(database_url) as connection:
-        lines, responses = connection.execute(
-            "SELECT (SELECT count(*) FROM speech_transcriptline), (SELECT count(*) FROM speech_responseusage)"
-        ).fetchone()
+    lines, responses = rows_written(database_url)
+    backlog = stats["lines"] + stats["responses"] - sum(written_by_window_end)
     rows = [
         ("supervisor: sideband connections held by one process", f"{held} of {calls}", ">= 1000",
          held >= 1000 and held == calls),
@@ -223,12 +224,22 @@ def supervisor_figures(*, postgres, redis_url, calls, seconds, turn_seconds):
         f"{cpu:.0%} of one core; event handling from the supervisor's own histogram (sideband_event_seconds, "
         f"interpolated within its buckets as Prometheus's histogram_quantile does); a transcript's way from the "
         f"fake's send to the line's recorded time p50 {percentile(delays, 0.5):.1f} ms, p99 "
-        f"{percentile(delays, 0.99):.1f} ms ({len(delays)} lines); {lines} transcript lines and {responses} "
-        f"usage rows written in all; SIGTERM to exit {stop_seconds:.1f} s (calls released, not ended)"
+        f"{percentile(delays, 0.99):.1f} ms ({len(delays)} lines written in the window); the recorder's writes "
+        f"(one database thread per process) trailed the calls by {backlog} rows at the window's end; by the "
+        f"supervisor's exit, {lines} of {sent_in_all['lines']} transcript lines and {responses} of "
+        f"{sent_in_all['responses']} usage rows sent were written (its queues drain before it exits); SIGTERM to "
+        f"exit {stop_seconds:.1f} s (calls released, not ended)"
         if delays
         else f"no transcript line was recorded in the window ({lines} in all)"
     )
     return rows, detail
+
+
+def rows_written(database_url):
+    with psycopg.connect(database_url) as connection:
+        return connection.execute(
+            "SELECT (SELECT count(*) FROM speech_transcriptline), (SELECT count(*) FROM speech_responseusage)"
+        ).fetchone()
 
 
 def transcript_delays_ms(database_url, since, until):
