@@ -36,7 +36,7 @@ from .dispatch import GROUP, redacted
 logger = logging.getLogger("speech.supervisor")
 
 RELEASED_IDLE_MS = 24 * 3600 * 1000
-DRAIN_SECONDS = 10.0  # on shutdown, how long the calls' handlers get to return
+DRAIN_SECONDS = 25.0  # on shutdown, how long the calls' handlers get to return (their records written)
 CONSUMER_FORGET_SECONDS = 600  # a consumer that owns nothing and has not read for this long is removed
 READ_BLOCK_MS = 1000
 
