@@ -26,7 +26,7 @@ from settings_admin.selectors import speech_settings_for_tenant
 from .. import errors
 from ..calls.models import Call, CallStatus, EndReason, Speaker
 from ..calls.policy import CallPolicyView, call_policy_get
-from ..calls.selectors import tenant_month_usage
+from ..calls.selectors import month_spent
 from ..calls.services import call_end
 from ..calls.usage import TokenUsage
 from ..ops.metrics import (
@@ -137,7 +137,9 @@ def target_load(*, call_id):
 def _budget_spent(target):
     if target.policy.monthly_budget is None:
         return False
-    return budget_spent(policy=target.policy, usage=tenant_month_usage(tenant_id=target.tenant_id))
+    policy = target.policy
+    spent = month_spent(tenant_id=target.tenant_id, unit=policy.budget_unit, now=timezone.now())
+    return budget_spent(policy=policy, spent=spent)
 
 
 def _call_finish(*, call_id, reason, connected_at):
