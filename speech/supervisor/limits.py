@@ -10,8 +10,16 @@ NOTICES = {
 }
 
 
-def notice_instructions(reason):
-    return f"Say exactly: {NOTICES[reason]}"
+NOTICE_METADATA = "gateway_notice"  # the notice's response carries the reason under this metadata key
+
+
+def notice_event(reason, *, event_id):
+    """The client event that has the model say the notice (a ResponseCreateEvent of OpenAI's GA interface)."""
+    return {
+        "type": "response.create",
+        "event_id": event_id,
+        "response": {"instructions": f"Say exactly: {NOTICES[reason]}", "metadata": {NOTICE_METADATA: str(reason)}},
+    }
 
 
 def time_limit_reached(*, policy, talked_seconds):

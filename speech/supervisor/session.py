@@ -39,7 +39,7 @@ from ..ops.metrics import (
 )
 from ..providers.base import call_id_problem
 from ..services import provider_credential_get
-from .limits import budget_spent, idle_limit_reached, notice_instructions, time_limit_reached
+from .limits import NOTICE_METADATA, budget_spent, idle_limit_reached, notice_event, time_limit_reached
 from .recorder import Recorder, database
 
 logger = logging.getLogger("speech.supervisor")
@@ -56,7 +56,6 @@ NOTICE_SECONDS = 10.0  # how long the spoken notice may take before the hang-up
 CANCEL_SECONDS = 3.0  # how long a response in progress may take to end before the notice
 HANG_UP_ATTEMPTS = 2
 MAX_EVENT_BYTES = 8 * 1024 * 1024
-NOTICE_METADATA = "gateway_notice"
 
 
 class Unsupervisable(Exception):
@@ -493,11 +492,7 @@ class CallSupervisor:
                 self.response_ended.clear()
         self.notice_done = asyncio.get_running_loop().create_future()
         self.notice_event_id = f"event_notice_{self.target.call_id.replace('-', '')[:20]}"
-        await self._send({
-            "type": "response.create",
-            "event_id": self.notice_event_id,
-            "response": {"instructions": notice_instructions(reason), "metadata": {NOTICE_METADATA: str(reason)}},
-        })  # fmt: skip
+        await self._send(notice_event(reason, event_id=self.notice_event_id))
         try:
             await asyncio.wait_for(asyncio.shield(self.notice_done), NOTICE_SECONDS)
         except TimeoutError:
