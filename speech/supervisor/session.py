@@ -143,7 +143,7 @@ def _budget_spent(target):
 
 def _call_finish(*, call_id, reason, connected_at):
     ended = call_end(call_id=call_id, reason=reason)
-    if ended:
+    if ended and connected_at is not None:
         call_duration_seconds.labels(reason).observe((timezone.now() - connected_at).total_seconds())
     return ended
 
@@ -158,7 +158,7 @@ async def call_supervise(*, call_id: str, stop: asyncio.Event) -> None:
             logger.warning("call %s: not supervised: %s", call_id, exc)
         else:
             logger.error("call %s: ended (%s): %s", call_id, exc.end_reason, exc)
-            await _end_quietly(call_id=call_id, reason=exc.end_reason, connected_at=timezone.now())
+            await _end_quietly(call_id=call_id, reason=exc.end_reason, connected_at=None)
         return
     except Exception:
         logger.exception("call %s: could not be loaded; not supervised", call_id)
@@ -217,9 +217,12 @@ class CallSupervisor:
             while outcome is None and not self.stop.is_set():
                 if attempts:
                     if attempts > REJOIN_ATTEMPTS:
-                        logger.error("call %s: the sideband could not be re-joined; the call is lost", target.call_id)
-                        await self._hang_up()
-                        outcome = EndReason.SUPERVISOR_LOST
+                        # Hung up rather than left running without limits; gone already means it ended.
+                        gone = await self._hang_up() is False
+                        if not gone:
+                            logger.error("call %s: the sideband could not be re-joined; the call is lost",
+                                         target.call_id)  # fmt: skip
+                        outcome = EndReason.HUNG_UP if gone else EndReason.SUPERVISOR_LOST
                         break
                     if await self._stopped_within(self._backoff(attempts)):
                         break
@@ -468,7 +471,7 @@ class CallSupervisor:
             talked = (timezone.now() - self.target.connected_at).total_seconds()
             if time_limit_reached(policy=policy, talked_seconds=talked):
                 self._limit_reached(EndReason.TIME_LIMIT)
-            elif idle_limit_reached(policy=policy, idle_seconds=now - self.last_activity):
+            elif not self.active_responses and idle_limit_reached(policy=policy, idle_seconds=now - self.last_activity):
                 self._limit_reached(EndReason.IDLE)
             elif policy.monthly_budget is not None and now >= next_budget_check:
                 next_budget_check = now + BUDGET_CHECK_SECONDS
@@ -499,14 +502,15 @@ class CallSupervisor:
             logger.warning("call %s: the notice took longer than %s s", self.target.call_id, NOTICE_SECONDS)
 
     async def _hang_up(self):
-        """The provider's hang-up with the server key; failures are logged (the record ends all the same)."""
+        """The provider's hang-up with the server key: True when hung up, False when the call was already gone,
+        None when it failed (logged; the record ends all the same)."""
         target = self.target
         for attempt in range(HANG_UP_ATTEMPTS):
             try:
-                await asyncio.to_thread(
+                return await asyncio.to_thread(
                     target.provider.call_hang_up, api_key=target.api_key, endpoint=target.endpoint,
                     call_id=target.provider_call_id, options=target.options,
                 )  # fmt: skip
-                return
             except errors.SpeechError as exc:
                 logger.error("call %s: hang-up failed (%s), attempt %d", target.call_id, exc.code, attempt + 1)
+        return None

@@ -1,6 +1,7 @@
 """The supervisor's reading of sideband events (provider output: every shape may be hostile), and what it sends,
 checked against the openai SDK's client event types."""
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -139,3 +140,33 @@ def test_budget_spent(unit, budget, spent, reached):
 
 def test_every_limit_has_a_notice():
     assert set(NOTICES) == {EndReason.TIME_LIMIT, EndReason.IDLE, EndReason.BUDGET}
+
+
+def test_a_write_the_database_fails_is_retried_then_given_up_with_a_log_line(monkeypatch, caplog):
+    from speech.supervisor import recorder as recorder_module
+
+    written, failures = [], {"left": 1}
+
+    def append(**line):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("the pool is reconnecting")
+        written.append(line["key"])
+
+    monkeypatch.setattr(recorder_module, "call_transcript_append", append)
+    monkeypatch.setattr(recorder_module, "RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(recorder_module, "close_old_connections", lambda: None)
+
+    async def scenario():
+        recorder = recorder_module.Recorder(call_id="c", model="m")
+        recorder.start()
+        recorder.line(key="a:0", speaker="user", text="once", said_at=None)  # fails once, then written
+        await recorder.flush()
+        failures["left"] = recorder_module.WRITE_ATTEMPTS
+        recorder.line(key="b:0", speaker="user", text="never", said_at=None)  # fails every time: given up
+        recorder.line(key="c:0", speaker="user", text="after", said_at=None)  # the queue goes on
+        await recorder.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert written == ["a:0", "c:0"]
+    assert "a record could not be written" in caplog.text
