@@ -227,7 +227,9 @@ class CallSupervisor:
                     if await self._stopped_within(self._backoff(attempts)):
                         break
                 try:
-                    ws = await self._open()
+                    ws = await self._open_unless_stopped()
+                    if ws is None:
+                        break
                 except InvalidStatus as exc:
                     status = exc.response.status_code
                     if status == 404:  # the provider knows no such call (any more): it ended
@@ -278,6 +280,18 @@ class CallSupervisor:
         except TimeoutError:
             return False
         return True
+
+    async def _open_unless_stopped(self):
+        """The open sideband, or None when `stop` is set first (a shutdown does not wait for a handshake)."""
+        opener = asyncio.ensure_future(self._open())
+        stopper = asyncio.ensure_future(self.stop.wait())
+        await asyncio.wait({opener, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not opener.done():
+            opener.cancel()
+            await asyncio.gather(opener, return_exceptions=True)
+            return None
+        return opener.result()
 
     async def _open(self):
         target = self.target

@@ -328,3 +328,31 @@ def test_calls_without_a_call_id_or_already_ended_are_left_as_they_are(supervise
     assert Call.objects.get(pk=waiting.pk).status == CallStatus.MINTED
     assert Call.objects.get(pk=ended.pk).end_reason == EndReason.IDLE
     run(session_module.call_supervise(call_id="00000000-0000-0000-0000-000000000000", stop=asyncio.Event()))
+
+
+def test_stop_does_not_wait_for_a_handshake_that_hangs(supervised, settings):
+    import socket
+
+    silent = socket.socket()  # listens, never answers: the handshake would wait its whole timeout
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    settings.LOCAL_REALTIME_URL = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+    call = supervised.call_create(provider_call_id="rtc_" + "3" * 16)
+
+    async def scenario():
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(session_module.call_supervise(call_id=str(call.pk), stop=stop))
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        started = asyncio.get_running_loop().time()
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        return asyncio.get_running_loop().time() - started
+
+    try:
+        took = run(scenario())
+    finally:
+        silent.close()
+    assert took < 1
+    call.refresh_from_db()
+    assert (call.status, call.end_reason) == (CallStatus.ACTIVE, "")
