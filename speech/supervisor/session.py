@@ -50,6 +50,7 @@ REJOIN_ATTEMPTS = 6
 BACKOFF_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
 OPEN_TIMEOUT_SECONDS = 10.0
+STABLE_SECONDS = 5.0  # a sideband open this long before it drops starts the re-join count afresh
 TICK_SECONDS = 0.5  # how often the time and idle limits are checked
 BUDGET_CHECK_SECONDS = 15.0  # how often the tenant's month is summed again (and after every response.done)
 NOTICE_SECONDS = 10.0  # how long the spoken notice may take before the hang-up
@@ -251,16 +252,17 @@ class CallSupervisor:
                 else:
                     calls_active.inc()
                     counted = True
-                attempts = 0
+                opened = time.monotonic()
                 outcome = await self._serve(ws)
                 if outcome is None and not self.stop.is_set():
                     logger.info("call %s: sideband dropped; re-joining", target.call_id)
-                    attempts = 1
+                    # A sideband that held counts as a first failure; one dropped at once as one more in a row.
+                    attempts = 1 if time.monotonic() - opened >= STABLE_SECONDS else attempts + 1
         finally:
             await self.recorder.close()
             if counted:
                 calls_active.dec()
-        if outcome is not None and not self.stop.is_set():
+        if outcome is not None:  # known even if `stop` came meanwhile (a limit's hang-up done): recorded now
             ended = await database(_call_finish)(
                 call_id=target.call_id, reason=outcome, connected_at=target.connected_at
             )
