@@ -181,3 +181,153 @@ def test_attaches_while_redis_is_down_are_counted_and_logged_and_supervisors_wai
     log = supervisors.log(0)
     assert log.count("call supervisor: Redis failed") == 1 and "Redis answers again" in log, log
     assert "Traceback" not in log
+
+
+# --- the real supervisor (call_supervise) on a real call to the local provider -----------------------------------
+
+LOCAL_TENANT = """
+from settings_admin.models import SpeechSettings
+SpeechSettings.objects.filter(tenant__slug="default").update(provider="local", model="local-echo", endpoint="")
+"""
+LOCAL_CALL = """
+from django.utils import timezone
+from settings_admin.models import Tenant
+from speech.calls.models import Call
+now = timezone.now()
+call = Call.objects.create(tenant=Tenant.objects.get(slug="default"), provider="local", model="local-echo",
+    voice="verse", webrtc_mode="direct", provider_call_id={call_id!r}, provider_session_id={session_id!r},
+    status="active", minted_at=now, connected_at=now, records_transcript=True)
+print(call.pk)
+"""
+SESSION = {
+    "type": "realtime",
+    "model": "local-echo",
+    "audio": {"input": {"transcription": {"model": "any"}, "turn_detection": {"type": "server_vad"}}},
+}
+
+
+class Database:
+    """Reads the supervisors' SQLite database directly (quick enough to poll)."""
+
+    def __init__(self, url):
+        self.path = url.removeprefix("sqlite:///")
+
+    def rows(self, query, *params):
+        import sqlite3
+
+        with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5) as connection:
+            return connection.execute(query, params).fetchall()
+
+    def lines(self, call_id):
+        return self.rows(
+            "SELECT speaker, text, key FROM speech_transcriptline WHERE call_id = ? ORDER BY said_at, id",
+            call_id.replace("-", ""),
+        )
+
+
+def until(condition, seconds=15, what="the condition"):
+    deadline = time.monotonic() + seconds
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what} did not hold within {seconds} s"
+        time.sleep(0.05)
+    return value
+
+
+def gauge(port, name):
+    import requests
+
+    from tests.test_production_server import metric
+
+    return metric(requests.get(f"http://127.0.0.1:{port}/", timeout=5).text, name)
+
+
+def test_a_supervisor_killed_mid_call_is_replaced_and_the_transcript_loses_and_repeats_nothing(
+    tmp_path, redis_server, local_service
+):
+    import asyncio
+
+    import requests
+
+    from tests.speech.local.rtc_client import RtcClient
+    from tests.vault_server import free_port
+
+    env = server_env(
+        tmp_path, REDIS_URL=redis_server.url, SPEECH_SUPERVISOR_CLAIM_IDLE_SECONDS=str(CLAIM_IDLE_SECONDS),
+        SPEECH_SUPERVISOR_HEARTBEAT_SECONDS="0.5", LOG_LEVEL="INFO", **local_service.gateway_env,
+    )  # fmt: skip
+    manage(env, "migrate", "--noinput")
+    manage(env, "shell", "-c", LOCAL_TENANT)
+    database = Database(env["DATABASE_URL"])
+    ports = [free_port(), free_port()]
+    supervisors = Supervisors(env, tmp_path)
+    key = local_service.key("default")  # the default tenant's account at the local provider
+
+    def say(rtc, text):
+        rtc.send({"type": "conversation.item.create",
+                  "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})
+        rtc.send({"type": "response.create"})  # fmt: skip
+
+    async def scenario():
+        minted = await asyncio.to_thread(
+            requests.post, f"{local_service.v1}/realtime/client_secrets", json={"session": SESSION}, timeout=10,
+            headers={"Authorization": f"Bearer {key}"},
+        )  # fmt: skip
+        rtc = RtcClient()
+
+        async def post_offer(sdp, secret):
+            return await asyncio.to_thread(
+                requests.post, f"{local_service.v1}/realtime/calls", data=sdp.encode(), timeout=30,
+                headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/sdp"},
+            )  # fmt: skip
+
+        await rtc.connect(post_offer, minted.json()["value"])
+        provider_call_id = rtc.location.rsplit("/", 1)[-1]
+        call_id = await asyncio.to_thread(
+            shell, env, LOCAL_CALL.format(call_id=provider_call_id, session_id=minted.json()["session"]["id"])
+        )
+        for port in ports:
+            env["SPEECH_SUPERVISOR_METRICS_PORT"] = str(port)
+            await asyncio.to_thread(supervisors.start)
+        assert await asyncio.to_thread(shell, env, ATTACH.format(call_id=call_id)) == "True"
+        holder = await asyncio.to_thread(until, lambda: [p for p in ports if gauge(p, "calls_active") == 1],
+                                         what="a supervisor joining the call")  # fmt: skip
+        [holder_port] = holder
+        say(rtc, "Before the kill")
+        await rtc.wait_for("response.done")
+        await asyncio.to_thread(until, lambda: len(database.lines(call_id)) == 2, what="two lines")
+
+        index = ports.index(holder_port)
+        killed, other_port = supervisors.processes[index], ports[1 - index]
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(10)
+        killed_at = time.monotonic()
+        await asyncio.to_thread(until, lambda: gauge(other_port, "calls_active") == 1, 15, "the re-join")
+        rejoined_after = time.monotonic() - killed_at
+        say(rtc, "After the kill")
+        await rtc.wait_for("response.done")
+        await asyncio.to_thread(until, lambda: len(database.lines(call_id)) == 4, what="four lines")
+        await rtc.close()  # the user hangs up: the supervisor ends the call and its job is done
+        await asyncio.to_thread(
+            until, lambda: database.rows("SELECT status, end_reason FROM speech_call WHERE id = ?",
+                                         call_id.replace("-", ""))[0] == ("ended", "hung_up"), 20, "the end",
+        )  # fmt: skip
+        return call_id, rejoined_after, supervisors.processes[1 - index], other_port
+
+    try:
+        call_id, rejoined_after, survivor, survivor_port = asyncio.run(asyncio.wait_for(scenario(), 120))
+        client = redis.Redis.from_url(redis_server.url)
+        until(lambda: client.xpending(STREAM, "supervisors")["pending"] == 0, 5, "the job's ack")
+        assert gauge(survivor_port, "supervisor_claims_total") == 1
+        survivor.send_signal(signal.SIGTERM)
+        assert survivor.wait(15) == 0
+    finally:
+        supervisors.stop_all()
+    assert rejoined_after < CLAIM_IDLE_SECONDS + 3, rejoined_after
+    lines = database.lines(call_id)
+    assert [(speaker, text) for speaker, text, _ in lines] == [
+        ("user", "Before the kill"), ("assistant", "Before the kill"),
+        ("user", "After the kill"), ("assistant", "After the kill"),
+    ]  # fmt: skip
+    assert len({key for *_, key in lines}) == 4
+    logs = supervisors.log(0) + supervisors.log(1)
+    assert "Traceback" not in logs, logs
