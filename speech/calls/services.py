@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -15,8 +16,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import errors
-from .models import Call, CallStatus, ResponseUsage, TranscriptLine
-from .policy import call_policy_get
+from .models import Call, CallPolicy, CallStatus, ResponseUsage, TranscriptLine
+from .policy import DEFAULT_RETENTION_DAYS, call_policy_get
 from .selectors import month_spent
 from .usage import usage_cost
 
@@ -260,3 +261,29 @@ def call_gate_forget(tenant_id=None):
             _gates.clear()
         else:
             _gates.pop(tenant_id, None)
+
+
+# --- retention ----------------------------------------------------------------------------------------------
+
+
+def transcripts_prune(*, now=None):
+    """Delete transcript lines older than their tenant's retention; one delete per retention period in use.
+    Returns how many lines were deleted."""
+    now = now or timezone.now()
+    policies = CallPolicy.objects.values_list("tenant_id", "transcript_retention_days")
+    by_days = {}
+    for tenant_id, days in policies:
+        by_days.setdefault(days, []).append(tenant_id)
+    deleted = 0
+    for days, tenant_ids in by_days.items():
+        cutoff = now - timedelta(days=days)
+        count, _ = TranscriptLine.objects.filter(call__tenant_id__in=tenant_ids, said_at__lt=cutoff).delete()
+        deleted += count
+    # Tenants without a policy keep the default retention.
+    cutoff = now - timedelta(days=DEFAULT_RETENTION_DAYS)
+    count, _ = (
+        TranscriptLine.objects.filter(said_at__lt=cutoff)
+        .exclude(call__tenant_id__in=[tenant_id for tenant_id, _ in policies])
+        .delete()
+    )
+    return deleted + count
