@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -15,8 +16,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import errors
-from .models import Call, CallStatus, ResponseUsage, TranscriptLine
-from .policy import call_policy_get
+from ..ops.after_response import after_response
+from .models import Call, CallPolicy, CallStatus, ResponseUsage, TranscriptLine
+from .policy import DEFAULT_RETENTION_DAYS, call_policy_get
 from .selectors import month_spent
 from .usage import usage_cost
 
@@ -227,30 +229,57 @@ def call_attach(*, call_id, provider_call_id):
 # --- budgets --------------------------------------------------------------------------------------------------
 
 _gate_lock = threading.Lock()
-_gates = {}  # tenant id -> (read at, CallPolicyView, spent this month)
+_gates = {}  # tenant id -> _Gate
+
+
+@dataclass
+class _Gate:
+    read_at: float  # time.monotonic()
+    policy: object  # CallPolicyView
+    spent: object  # Decimal, or None without a budget
+    refreshing: bool = False
+
+
+def _gate_read(tenant_id):
+    policy = call_policy_get(tenant_id=tenant_id)
+    spent = None
+    if policy.monthly_budget is not None:
+        spent = month_spent(tenant_id=tenant_id, unit=policy.budget_unit, now=timezone.now())
+    gate = _Gate(read_at=time.monotonic(), policy=policy, spent=spent)
+    with _gate_lock:
+        _gates[tenant_id] = gate
+    return gate
+
+
+def _gate_refresh(*, tenant_id, gate):
+    try:
+        _gate_read(tenant_id)
+    finally:
+        gate.refreshing = False  # a failed read (database down) is tried again at a later mint
 
 
 def call_gate(*, tenant_id):
     """The tenant's call policy, once its monthly budget is checked: raises BudgetExceeded when spent.
 
-    On the mint path, so read at most once per SPEECH_CALL_GATE_SECONDS in each process (one policy read
-    and one aggregate query); a budget is overrun by at most what calls minted meanwhile use.
+    On the mint path, so each process reads the policy and the month's spending (one aggregate query) for a
+    tenant's first mint only; after SPEECH_CALL_GATE_SECONDS a mint still uses what was read and re-reads it
+    once its answer is sent. A saved policy is read afresh (signals.py). A budget is so overrun by at most
+    what calls minted meanwhile use.
     """
-    now = time.monotonic()
     with _gate_lock:
-        cached = _gates.get(tenant_id)
-    if cached is None or now - cached[0] >= settings.SPEECH_CALL_GATE_SECONDS:
-        policy = call_policy_get(tenant_id=tenant_id)
-        spent = None
-        if policy.monthly_budget is not None:
-            spent = month_spent(tenant_id=tenant_id, unit=policy.budget_unit, now=timezone.now())
-        cached = (now, policy, spent)
-        with _gate_lock:
-            _gates[tenant_id] = cached
-    _, policy, spent = cached
-    if spent is not None and spent >= policy.monthly_budget:
+        gate = _gates.get(tenant_id)
+        stale = gate is not None and not gate.refreshing and (
+            time.monotonic() - gate.read_at >= settings.SPEECH_CALL_GATE_SECONDS
+        )
+        if stale:
+            gate.refreshing = True
+    if gate is None:
+        gate = _gate_read(tenant_id)
+    elif stale:
+        after_response(_gate_refresh, tenant_id=tenant_id, gate=gate)
+    if gate.spent is not None and gate.spent >= gate.policy.monthly_budget:
         raise errors.BudgetExceeded()
-    return policy
+    return gate.policy
 
 
 def call_gate_forget(tenant_id=None):
@@ -260,3 +289,29 @@ def call_gate_forget(tenant_id=None):
             _gates.clear()
         else:
             _gates.pop(tenant_id, None)
+
+
+# --- retention ----------------------------------------------------------------------------------------------
+
+
+def transcripts_prune(*, now=None):
+    """Delete transcript lines older than their tenant's retention; one delete per retention period in use.
+    Returns how many lines were deleted."""
+    now = now or timezone.now()
+    policies = CallPolicy.objects.values_list("tenant_id", "transcript_retention_days")
+    by_days = {}
+    for tenant_id, days in policies:
+        by_days.setdefault(days, []).append(tenant_id)
+    deleted = 0
+    for days, tenant_ids in by_days.items():
+        cutoff = now - timedelta(days=days)
+        count, _ = TranscriptLine.objects.filter(call__tenant_id__in=tenant_ids, said_at__lt=cutoff).delete()
+        deleted += count
+    # Tenants without a policy keep the default retention.
+    cutoff = now - timedelta(days=DEFAULT_RETENTION_DAYS)
+    count, _ = (
+        TranscriptLine.objects.filter(said_at__lt=cutoff)
+        .exclude(call__tenant_id__in=[tenant_id for tenant_id, _ in policies])
+        .delete()
+    )
+    return deleted + count

@@ -1,8 +1,6 @@
 """A call's limits: longest call, idle time, the tenant's monthly budget; and what the call hears at one."""
 
-from decimal import Decimal
-
-from ..calls.models import BudgetUnit, EndReason
+from ..calls.models import EndReason
 
 # What the user hears before the server hangs up (spoken by the provider's model, told "Say exactly: ...").
 NOTICES = {
@@ -12,8 +10,16 @@ NOTICES = {
 }
 
 
-def notice_instructions(reason):
-    return f"Say exactly: {NOTICES[reason]}"
+NOTICE_METADATA = "gateway_notice"  # the notice's response carries the reason under this metadata key
+
+
+def notice_event(reason, *, event_id):
+    """The client event that has the model say the notice (a ResponseCreateEvent of OpenAI's GA interface)."""
+    return {
+        "type": "response.create",
+        "event_id": event_id,
+        "response": {"instructions": f"Say exactly: {NOTICES[reason]}", "metadata": {NOTICE_METADATA: str(reason)}},
+    }
 
 
 def time_limit_reached(*, policy, talked_seconds):
@@ -24,13 +30,6 @@ def idle_limit_reached(*, policy, idle_seconds):
     return policy.idle_seconds is not None and idle_seconds >= policy.idle_seconds
 
 
-def budget_spent(*, policy, usage):
-    """Whether the tenant's month (a speech.calls.selectors.MonthUsage) has reached its budget."""
-    if policy.monthly_budget is None:
-        return False
-    used = {
-        BudgetUnit.MINUTES: usage.minutes,
-        BudgetUnit.TOKENS: Decimal(usage.tokens),
-        BudgetUnit.COST: usage.cost,
-    }.get(policy.budget_unit)
-    return used is not None and used >= policy.monthly_budget
+def budget_spent(*, policy, spent):
+    """Whether `spent` (speech.calls.selectors.month_spent, in the policy's unit) has reached the monthly budget."""
+    return policy.monthly_budget is not None and spent >= policy.monthly_budget

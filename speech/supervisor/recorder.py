@@ -15,6 +15,9 @@ from ..ops.metrics import call_tokens_total
 
 logger = logging.getLogger("speech.supervisor")
 
+WRITE_ATTEMPTS = 3  # a database blip (a pool reconnecting) costs a retry, not the record
+RETRY_SECONDS = 0.5
+FLUSH_SECONDS = 30.0  # how long the call's end waits for its last records
 MAX_LINE_CHARS = 20_000  # provider output: a line longer than this is cut, not stored whole
 TOKEN_LABELS = {
     "input_text_tokens": ("input", "text"),
@@ -54,7 +57,10 @@ class Recorder:
 
     async def flush(self):
         if self.task is not None and not self.task.done():
-            await self.queue.join()
+            try:
+                await asyncio.wait_for(self.queue.join(), FLUSH_SECONDS)
+            except TimeoutError:
+                logger.error("call %s: %d records not written in time", self.call_id, self.queue.qsize())
 
     async def close(self):
         await self.flush()
@@ -65,12 +71,18 @@ class Recorder:
         while True:
             job = await self.queue.get()
             try:
-                await self._do(*job)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The database failed this write: it is lost, the call goes on (a re-join may see it again).
-                logger.exception("call %s: a record could not be written", self.call_id)
+                for attempt in range(1, WRITE_ATTEMPTS + 1):
+                    try:
+                        await self._do(*job)
+                        break
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        if attempt == WRITE_ATTEMPTS:
+                            # Lost, and logged; the call goes on (a replaced supervisor may see it again).
+                            logger.exception("call %s: a record could not be written", self.call_id)
+                        else:
+                            await asyncio.sleep(RETRY_SECONDS * attempt)
             finally:
                 self.queue.task_done()
 

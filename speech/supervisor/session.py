@@ -26,7 +26,7 @@ from settings_admin.selectors import speech_settings_for_tenant
 from .. import errors
 from ..calls.models import Call, CallStatus, EndReason, Speaker
 from ..calls.policy import CallPolicyView, call_policy_get
-from ..calls.selectors import tenant_month_usage
+from ..calls.selectors import month_spent
 from ..calls.services import call_end
 from ..calls.usage import TokenUsage
 from ..ops.metrics import (
@@ -39,7 +39,7 @@ from ..ops.metrics import (
 )
 from ..providers.base import call_id_problem
 from ..services import provider_credential_get
-from .limits import budget_spent, idle_limit_reached, notice_instructions, time_limit_reached
+from .limits import NOTICE_METADATA, budget_spent, idle_limit_reached, notice_event, time_limit_reached
 from .recorder import Recorder, database
 
 logger = logging.getLogger("speech.supervisor")
@@ -50,13 +50,13 @@ REJOIN_ATTEMPTS = 6
 BACKOFF_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
 OPEN_TIMEOUT_SECONDS = 10.0
+STABLE_SECONDS = 5.0  # a sideband open this long before it drops starts the re-join count afresh
 TICK_SECONDS = 0.5  # how often the time and idle limits are checked
 BUDGET_CHECK_SECONDS = 15.0  # how often the tenant's month is summed again (and after every response.done)
 NOTICE_SECONDS = 10.0  # how long the spoken notice may take before the hang-up
 CANCEL_SECONDS = 3.0  # how long a response in progress may take to end before the notice
 HANG_UP_ATTEMPTS = 2
 MAX_EVENT_BYTES = 8 * 1024 * 1024
-NOTICE_METADATA = "gateway_notice"
 
 
 class Unsupervisable(Exception):
@@ -137,12 +137,14 @@ def target_load(*, call_id):
 def _budget_spent(target):
     if target.policy.monthly_budget is None:
         return False
-    return budget_spent(policy=target.policy, usage=tenant_month_usage(tenant_id=target.tenant_id))
+    policy = target.policy
+    spent = month_spent(tenant_id=target.tenant_id, unit=policy.budget_unit, now=timezone.now())
+    return budget_spent(policy=policy, spent=spent)
 
 
 def _call_finish(*, call_id, reason, connected_at):
     ended = call_end(call_id=call_id, reason=reason)
-    if ended:
+    if ended and connected_at is not None:
         call_duration_seconds.labels(reason).observe((timezone.now() - connected_at).total_seconds())
     return ended
 
@@ -157,7 +159,7 @@ async def call_supervise(*, call_id: str, stop: asyncio.Event) -> None:
             logger.warning("call %s: not supervised: %s", call_id, exc)
         else:
             logger.error("call %s: ended (%s): %s", call_id, exc.end_reason, exc)
-            await _end_quietly(call_id=call_id, reason=exc.end_reason, connected_at=timezone.now())
+            await _end_quietly(call_id=call_id, reason=exc.end_reason, connected_at=None)
         return
     except Exception:
         logger.exception("call %s: could not be loaded; not supervised", call_id)
@@ -216,14 +218,19 @@ class CallSupervisor:
             while outcome is None and not self.stop.is_set():
                 if attempts:
                     if attempts > REJOIN_ATTEMPTS:
-                        logger.error("call %s: the sideband could not be re-joined; the call is lost", target.call_id)
-                        await self._hang_up()
-                        outcome = EndReason.SUPERVISOR_LOST
+                        # Hung up rather than left running without limits; gone already means it ended.
+                        gone = await self._hang_up() is False
+                        if not gone:
+                            logger.error("call %s: the sideband could not be re-joined; the call is lost",
+                                         target.call_id)  # fmt: skip
+                        outcome = EndReason.HUNG_UP if gone else EndReason.SUPERVISOR_LOST
                         break
                     if await self._stopped_within(self._backoff(attempts)):
                         break
                 try:
-                    ws = await self._open()
+                    ws = await self._open_unless_stopped()
+                    if ws is None:
+                        break
                 except InvalidStatus as exc:
                     status = exc.response.status_code
                     if status == 404:  # the provider knows no such call (any more): it ended
@@ -245,16 +252,17 @@ class CallSupervisor:
                 else:
                     calls_active.inc()
                     counted = True
-                attempts = 0
+                opened = time.monotonic()
                 outcome = await self._serve(ws)
                 if outcome is None and not self.stop.is_set():
                     logger.info("call %s: sideband dropped; re-joining", target.call_id)
-                    attempts = 1
+                    # A sideband that held counts as a first failure; one dropped at once as one more in a row.
+                    attempts = 1 if time.monotonic() - opened >= STABLE_SECONDS else attempts + 1
         finally:
             await self.recorder.close()
             if counted:
                 calls_active.dec()
-        if outcome is not None and not self.stop.is_set():
+        if outcome is not None:  # known even if `stop` came meanwhile (a limit's hang-up done): recorded now
             ended = await database(_call_finish)(
                 call_id=target.call_id, reason=outcome, connected_at=target.connected_at
             )
@@ -274,6 +282,18 @@ class CallSupervisor:
         except TimeoutError:
             return False
         return True
+
+    async def _open_unless_stopped(self):
+        """The open sideband, or None when `stop` is set first (a shutdown does not wait for a handshake)."""
+        opener = asyncio.ensure_future(self._open())
+        stopper = asyncio.ensure_future(self.stop.wait())
+        await asyncio.wait({opener, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not opener.done():
+            opener.cancel()
+            await asyncio.gather(opener, return_exceptions=True)
+            return None
+        return opener.result()
 
     async def _open(self):
         target = self.target
@@ -467,7 +487,7 @@ class CallSupervisor:
             talked = (timezone.now() - self.target.connected_at).total_seconds()
             if time_limit_reached(policy=policy, talked_seconds=talked):
                 self._limit_reached(EndReason.TIME_LIMIT)
-            elif idle_limit_reached(policy=policy, idle_seconds=now - self.last_activity):
+            elif not self.active_responses and idle_limit_reached(policy=policy, idle_seconds=now - self.last_activity):
                 self._limit_reached(EndReason.IDLE)
             elif policy.monthly_budget is not None and now >= next_budget_check:
                 next_budget_check = now + BUDGET_CHECK_SECONDS
@@ -491,25 +511,22 @@ class CallSupervisor:
                 self.response_ended.clear()
         self.notice_done = asyncio.get_running_loop().create_future()
         self.notice_event_id = f"event_notice_{self.target.call_id.replace('-', '')[:20]}"
-        await self._send({
-            "type": "response.create",
-            "event_id": self.notice_event_id,
-            "response": {"instructions": notice_instructions(reason), "metadata": {NOTICE_METADATA: str(reason)}},
-        })  # fmt: skip
+        await self._send(notice_event(reason, event_id=self.notice_event_id))
         try:
             await asyncio.wait_for(asyncio.shield(self.notice_done), NOTICE_SECONDS)
         except TimeoutError:
             logger.warning("call %s: the notice took longer than %s s", self.target.call_id, NOTICE_SECONDS)
 
     async def _hang_up(self):
-        """The provider's hang-up with the server key; failures are logged (the record ends all the same)."""
+        """The provider's hang-up with the server key: True when hung up, False when the call was already gone,
+        None when it failed (logged; the record ends all the same)."""
         target = self.target
         for attempt in range(HANG_UP_ATTEMPTS):
             try:
-                await asyncio.to_thread(
+                return await asyncio.to_thread(
                     target.provider.call_hang_up, api_key=target.api_key, endpoint=target.endpoint,
                     call_id=target.provider_call_id, options=target.options,
                 )  # fmt: skip
-                return
             except errors.SpeechError as exc:
                 logger.error("call %s: hang-up failed (%s), attempt %d", target.call_id, exc.code, attempt + 1)
+        return None

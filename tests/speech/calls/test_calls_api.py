@@ -82,7 +82,7 @@ def test_outsiders_are_refused(client, speech_settings, django_user_model):
         assert (response.status_code, response.json()["error"]["code"]) == (403, "not_a_member")
 
 
-def test_a_call_reads_with_its_transcript_usage_and_end_reason_in_words(logged_in_client, user, tenant, speech_settings):
+def test_a_call_reads_with_its_transcript_usage_and_end_reason_in_words(logged_in_client, user, tenant):
     now = timezone.now()
     call = make_call(
         tenant, user=user, status=CallStatus.ENDED, connected_at=now - timedelta(seconds=90), ended_at=now,
@@ -90,7 +90,8 @@ def test_a_call_reads_with_its_transcript_usage_and_end_reason_in_words(logged_i
         cost=Decimal("0.0042"), records_transcript=True,
     )  # fmt: skip
     TranscriptLine.objects.create(call=call, key="i2:0", speaker="assistant", text="Hi!", said_at=now)
-    TranscriptLine.objects.create(call=call, key="i1:0", speaker="user", text="Hello", said_at=now - timedelta(seconds=1))
+    earlier = now - timedelta(seconds=1)
+    TranscriptLine.objects.create(call=call, key="i1:0", speaker="user", text="Hello", said_at=earlier)
     body = logged_in_client.get(f"/api/v1/calls/{call.pk}").json()
     assert (body["end_reason"], body["end_reason_text"]) == ("time_limit", "Longest call reached")
     assert body["duration_seconds"] == 90.0

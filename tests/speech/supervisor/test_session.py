@@ -328,3 +328,55 @@ def test_calls_without_a_call_id_or_already_ended_are_left_as_they_are(supervise
     assert Call.objects.get(pk=waiting.pk).status == CallStatus.MINTED
     assert Call.objects.get(pk=ended.pk).end_reason == EndReason.IDLE
     run(session_module.call_supervise(call_id="00000000-0000-0000-0000-000000000000", stop=asyncio.Event()))
+
+
+def test_stop_does_not_wait_for_a_handshake_that_hangs(supervised, settings):
+    import socket
+
+    silent = socket.socket()  # listens, never answers: the handshake would wait its whole timeout
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    settings.LOCAL_REALTIME_URL = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+    call = supervised.call_create(provider_call_id="rtc_" + "3" * 16)
+
+    async def scenario():
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(session_module.call_supervise(call_id=str(call.pk), stop=stop))
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        started = asyncio.get_running_loop().time()
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        return asyncio.get_running_loop().time() - started
+
+    try:
+        took = run(scenario())
+    finally:
+        silent.close()
+    assert took < 1
+    call.refresh_from_db()
+    assert (call.status, call.end_reason) == (CallStatus.ACTIVE, "")
+
+
+def test_a_sideband_that_drops_at_once_every_time_is_not_rejoined_for_ever(supervised, settings, monkeypatch):
+    from websockets.asyncio.server import serve
+
+    monkeypatch.setattr(session_module, "REJOIN_ATTEMPTS", 3)
+    monkeypatch.setattr(session_module, "BACKOFF_SECONDS", 0.05)
+    joins = []
+
+    async def drop(ws):
+        joins.append(ws.request.path)
+        await ws.close()
+
+    async def scenario():
+        async with serve(drop, "127.0.0.1", 0) as server:
+            settings.LOCAL_REALTIME_URL = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+            call = await asyncio.to_thread(supervised.call_create, provider_call_id="rtc_" + "4" * 16)
+            await asyncio.wait_for(session_module.call_supervise(call_id=str(call.pk), stop=asyncio.Event()), 20)
+            return call
+
+    call = run(scenario())
+    assert len(joins) == 4  # the first join and three re-joins, each after a longer pause
+    assert joins[0] == "/v1/realtime?call_id=rtc_" + "4" * 16
+    assert Call.objects.get(pk=call.pk).end_reason == EndReason.SUPERVISOR_LOST
