@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.parts import RedisServer, server_env
+from tests.parts import OPENAI_TENANT, RedisServer, server_env
 from tests.servers import ROOT, manage
 
 STREAM = "speech:calls:attach"
@@ -199,6 +199,8 @@ call = Call.objects.create(tenant=Tenant.objects.get(slug="default"), provider="
     status="active", minted_at=now, connected_at=now, records_transcript=True)
 print(call.pk)
 """
+# The default tenant on the local provider, without rate limits, and an API key of it.
+LOCAL_KEY = OPENAI_TENANT.format(rate="", provider="local", endpoint="").replace('"gpt-realtime"', '"local-echo"')
 SESSION = {
     "type": "realtime",
     "model": "local-echo",
@@ -331,3 +333,61 @@ def test_a_supervisor_killed_mid_call_is_replaced_and_the_transcript_loses_and_r
     assert len({key for *_, key in lines}) == 4
     logs = supervisors.log(0) + supervisors.log(1)
     assert "Traceback" not in logs, logs
+
+
+def test_with_redis_stopped_a_gateway_mints_and_attaches_calls_and_says_they_are_not_supervised(
+    tmp_path, redis_server, local_service
+):
+    import asyncio
+
+    import requests
+
+    from tests.servers import start_server
+    from tests.speech.local.rtc_client import RtcClient
+    from tests.test_production_server import metric
+    from tests.vault_server import free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = server_env(tmp_path, REDIS_URL=redis_server.url, **local_service.gateway_env)
+    manage(env, "migrate", "--noinput")
+    raw_key = shell(env, LOCAL_KEY)
+    headers = {"Authorization": f"Api-Key {raw_key}"}
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        server = start_server(env, port, log=log)
+    try:
+        redis_server.stop()
+        minted = requests.post(f"{base}/api/v1/realtime_session", json={}, headers=headers, timeout=10)
+        assert minted.status_code == 200, minted.text
+        session = minted.json()
+
+        async def connect():
+            rtc = RtcClient()
+
+            async def post_offer(sdp, secret):
+                return await asyncio.to_thread(
+                    requests.post, session["webrtc"]["url"], data=sdp.encode(), timeout=30,
+                    headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/sdp"},
+                )  # fmt: skip
+
+            await rtc.connect(post_offer, session["client_secret"]["value"])
+            provider_call_id = rtc.location.rsplit("/", 1)[-1]
+            report = await asyncio.to_thread(
+                requests.post, f"{base}/api/v1/calls/report", headers=headers, timeout=10,
+                json={"ref": session["call"]["ref"], "provider_call_id": provider_call_id},
+            )  # fmt: skip
+            await rtc.close()
+            return report
+
+        report = asyncio.run(asyncio.wait_for(connect(), 60))
+        assert report.status_code == 200, report.text  # the call is known and active, though nobody supervises it
+        text = requests.get(f"{base}/metrics", timeout=10).text
+        assert metric(text, "calls_unsupervised_total", reason="redis_unavailable") == 1
+    finally:
+        server.terminate()
+        server.wait(10)
+    lines = log_path.read_text().splitlines()
+    unsupervised = [line for line in lines if "is not supervised (redis_unavailable)" in line]
+    assert len(unsupervised) == 1 and session["call"]["id"] in unsupervised[0], lines
+    assert not [line for line in lines if "Traceback" in line or " 500 " in line], lines
