@@ -170,3 +170,28 @@ def test_a_write_the_database_fails_is_retried_then_given_up_with_a_log_line(mon
     asyncio.run(asyncio.wait_for(scenario(), 10))
     assert written == ["a:0", "c:0"]
     assert "a record could not be written" in caplog.text
+
+
+def test_calls_of_one_tenant_share_a_reading_of_its_month_and_add_their_own_responses(db, django_assert_num_queries):
+    from dataclasses import replace
+
+    from django.utils import timezone
+
+    from settings_admin.models import Tenant
+    from speech.calls.models import Call
+    from speech.supervisor.session import _budget_spent, budget_readings_clear
+
+    budget_readings_clear()
+    tenant = Tenant.objects.create(slug="readings", name="Readings")
+    Call.objects.create(tenant=tenant, provider="local", model="m", voice="v", webrtc_mode="direct",
+                        minted_at=timezone.now(), input_text_tokens=90)  # fmt: skip
+    first = replace(supervisor().target, tenant_id=tenant.pk,
+                    policy=policy(monthly_budget=Decimal(100), budget_unit="tokens"))  # fmt: skip
+    second = replace(first, call_id="another")
+    with django_assert_num_queries(1):
+        assert _budget_spent(first, max_age=15) is False
+        assert _budget_spent(second, max_age=15) is False  # the same reading
+        assert _budget_spent(second, max_age=15, used=Decimal(10)) is True  # 90 + this call's 10
+    with django_assert_num_queries(1):
+        assert _budget_spent(first, max_age=0) is False  # read afresh: the 10 were never written
+    budget_readings_clear()
