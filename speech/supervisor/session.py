@@ -205,6 +205,13 @@ async def _end_quietly(*, call_id, reason, connected_at):
         logger.exception("call %s: could not be ended (%s)", call_id, reason)
 
 
+@functools.cache
+def _tls_context(cafile):
+    """One verifying TLS context per CA bundle (REQUESTS_CA_BUNDLE / SSL_CERT_FILE, as the providers' HTTP uses),
+    shared by every sideband: a context holds the whole CA store."""
+    return ssl.create_default_context(cafile=cafile)
+
+
 class SidebandGone(Exception):
     """The sideband closed while the supervisor was sending."""
 
@@ -321,7 +328,7 @@ class CallSupervisor:
         ssl_context = None
         if url.startswith("wss://"):
             verify = getattr(target.provider, "verify", True)
-            ssl_context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+            ssl_context = _tls_context(verify if isinstance(verify, str) else None)
         return await connect(
             url,
             additional_headers=target.provider.sideband_headers(api_key=target.api_key, options=target.options),
