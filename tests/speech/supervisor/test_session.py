@@ -380,3 +380,27 @@ def test_a_sideband_that_drops_at_once_every_time_is_not_rejoined_for_ever(super
     assert len(joins) == 4  # the first join and three re-joins, each after a longer pause
     assert joins[0] == "/v1/realtime?call_id=rtc_" + "4" * 16
     assert Call.objects.get(pk=call.pk).end_reason == EndReason.SUPERVISOR_LOST
+
+
+def test_a_provider_interface_without_a_sideband_is_skipped_and_the_call_left_running(
+    transactional_db, speech_settings, caplog
+):
+    import responses
+
+    from settings_admin.models import SpeechSettings
+
+    SpeechSettings.objects.filter(pk=speech_settings.pk).update(
+        options={"interface": "beta"}, endpoint="https://api.openai.com/v1/realtime/sessions"
+    )
+    call = Call.objects.create(
+        tenant=speech_settings.tenant, provider="openai_realtime", model="gpt-realtime", voice="verse",
+        webrtc_mode="direct", provider_call_id="rtc_beta", status=CallStatus.ACTIVE, minted_at=timezone.now(),
+        connected_at=timezone.now(),
+    )  # fmt: skip
+    skipped = metric("calls_unsupervised_total", reason="no_sideband")
+    with responses.RequestsMock():  # nothing is asked of the provider
+        run(session_module.call_supervise(call_id=str(call.pk), stop=asyncio.Event()))
+    call.refresh_from_db()
+    assert (call.status, call.end_reason) == (CallStatus.ACTIVE, "")
+    assert metric("calls_unsupervised_total", reason="no_sideband") == skipped + 1
+    assert "not supervised: The beta interface has no sideband" in caplog.text
