@@ -14,6 +14,7 @@ import logging
 import random
 import ssl
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -91,6 +92,10 @@ class Target:
 
 def target_load(*, call_id):
     """The Target of an active call, or None when there is nothing to supervise (no such call, or ended)."""
+    try:
+        uuid.UUID(str(call_id))
+    except ValueError:
+        return None  # a job naming no call (a queue is input too)
     call = Call.objects.filter(pk=call_id).first()
     if call is None or call.status == CallStatus.ENDED:
         return None

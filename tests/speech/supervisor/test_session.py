@@ -319,7 +319,7 @@ def test_an_endpoint_the_operator_does_not_allow_gets_no_key(supervised, caplog)
     assert metric("calls_unsupervised_total", reason="provider_error") == unsupervised + 1
 
 
-def test_calls_without_a_call_id_or_already_ended_are_left_as_they_are(supervised):
+def test_calls_without_a_call_id_or_already_ended_are_left_as_they_are(supervised, caplog):
     waiting = supervised.call_create(provider_call_id="", status=CallStatus.MINTED, connected_at=None)
     ended = supervised.call_create(provider_call_id="rtc_" + "2" * 16, status=CallStatus.ENDED,
                                    end_reason=EndReason.IDLE, ended_at=timezone.now())  # fmt: skip
@@ -327,7 +327,9 @@ def test_calls_without_a_call_id_or_already_ended_are_left_as_they_are(supervise
         run(session_module.call_supervise(call_id=str(call.pk), stop=asyncio.Event()))
     assert Call.objects.get(pk=waiting.pk).status == CallStatus.MINTED
     assert Call.objects.get(pk=ended.pk).end_reason == EndReason.IDLE
-    run(session_module.call_supervise(call_id="00000000-0000-0000-0000-000000000000", stop=asyncio.Event()))
+    for unknown in ("00000000-0000-0000-0000-000000000000", "not-a-call", "' OR 1=1 --"):
+        run(session_module.call_supervise(call_id=unknown, stop=asyncio.Event()))
+    assert "could not be loaded" not in caplog.text
 
 
 def test_stop_does_not_wait_for_a_handshake_that_hangs(supervised, settings):
