@@ -133,6 +133,26 @@ else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}
     }
+# Call supervision (docs/deployment.md, "Call supervisors"): how attach jobs reach a supervisor. "redis" (the
+# default with REDIS_URL): a Redis Stream that `manage.py call_supervisor` processes take jobs from; "in_process"
+# (the embedded default): a thread of the web process itself supervises the calls it attaches.
+REDIS_URL = env.str("REDIS_URL", default="")
+# A down Redis costs an attach at most REDIS_TIMEOUT, once per REDIS_RETRY_SECONDS (as for the cache).
+REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=1.0)
+REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=5.0)
+SPEECH_CALL_DISPATCH = env.str("SPEECH_CALL_DISPATCH", default="redis" if REDIS_URL else "in_process")
+# The coroutine run for each attached call (a dotted path): call_supervise(call_id=..., stop=...).
+SPEECH_SUPERVISOR_HANDLER = env.str("SPEECH_SUPERVISOR_HANDLER", default="speech.supervisor.session.call_supervise")
+SPEECH_SUPERVISOR_MAX_CALLS = env.int("SPEECH_SUPERVISOR_MAX_CALLS", default=2000)  # per process
+# A job no live supervisor has touched for this long is claimed by another; each one touches its own every beat.
+SPEECH_SUPERVISOR_CLAIM_IDLE_SECONDS = env.float("SPEECH_SUPERVISOR_CLAIM_IDLE_SECONDS", default=5.0)
+SPEECH_SUPERVISOR_HEARTBEAT_SECONDS = env.float("SPEECH_SUPERVISOR_HEARTBEAT_SECONDS", default=1.0)
+SPEECH_SUPERVISOR_STREAM = env.str("SPEECH_SUPERVISOR_STREAM", default="speech:calls:attach")
+SPEECH_SUPERVISOR_STREAM_MAXLEN = env.int("SPEECH_SUPERVISOR_STREAM_MAXLEN", default=100_000)
+# `manage.py call_supervisor` serves its metrics here (0: not at all); several on one host need a port each.
+SPEECH_SUPERVISOR_METRICS_ADDR = env.str("SPEECH_SUPERVISOR_METRICS_ADDR", default="127.0.0.1")
+SPEECH_SUPERVISOR_METRICS_PORT = env.int("SPEECH_SUPERVISOR_METRICS_PORT", default=0)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

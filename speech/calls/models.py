@@ -20,6 +20,7 @@ class EndReason(models.TextChoices):
     PROVIDER_ERROR = "provider_error", "Provider error"
     SUPERVISOR_LOST = "supervisor_lost", "Supervisor lost the call"
     NEVER_CONNECTED = "never_connected", "Never connected"
+    NOT_OWNED = "not_owned", "Refused: not the session the gateway minted"
 
 
 class Call(models.Model):

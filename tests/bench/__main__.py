@@ -6,7 +6,9 @@ Starts two fake providers on loopback (0 ms and 300 ms), the production server c
   (b) throughput at concurrency 64 with 300 ms provider latency, against the limit 64 / 0.3 s;
   (c) errors;  (d) each worker's resident memory;
   (e) the chat page's click-to-connected time in Debian's Chromium against the built-in local
-      provider (its own service, python -m speech.local), p50 and p95.
+      provider (its own service, python -m speech.local), p50 and p95;
+  (f) one call supervisor process holding --supervisor-calls sidebands of a fake provider: event handling
+      p50 and p99, memory, and what an attach adds to a request (tests/bench/supervisor.py).
 Prints a table and writes test-artifacts/benchmark.md; --update-docs writes docs/benchmark.md too.
 """
 
@@ -29,6 +31,7 @@ from pathlib import Path
 import psycopg
 import requests
 
+from tests.bench.supervisor import supervisor_figures
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.servers import ROOT, manage, start_local_service
 from tests.vault_server import free_port
@@ -65,6 +68,19 @@ SpeechSettings.objects.update_or_create(tenant=tenant, defaults=dict(
 user = get_user_model().objects.create_user(username="bench", password="{password}")
 Membership.objects.create(user=user, tenant=tenant)
 """
+
+
+SUPERVISOR_TEXT = (
+    "The supervisor rows are one `manage.py call_supervisor` process on PostgreSQL and Redis, each call's "
+    "sideband a WebSocket to a fake provider on loopback (`tests/bench/sideband_fake.py`) that plays a "
+    "conversational turn (the user's transcription, the assistant's audio transcript, `response.done` with "
+    "usage) in every call; every line and usage row is written by the real recorder. The attach row is the "
+    "time `attach_submit` takes (one `XADD` with Redis, a hand-over to the supervisor thread without it), and "
+    "no mint waits for it: a direct-mode mint knows no call id yet (its browser's later report attaches the "
+    "call, inside that report's request), and the unified relay records and attaches its call after its "
+    "answer is sent. `--supervisor-calls`, `--supervisor-seconds` and `--turn-seconds` change the load; "
+    "`--only-supervisor` measures the supervisor alone, `--no-supervisor` leaves it out"
+)
 
 
 def percentile(values, fraction):
@@ -227,7 +243,21 @@ def browser_connect_times(base_url, *, connects, warm_up=2):
             browser.close()
 
 
-def report_text(args, scheme, table, detail):
+def supervisor_rows(args):
+    return supervisor_figures(
+        postgres=POSTGRES, redis_url=REDIS, calls=args.supervisor_calls, seconds=args.supervisor_seconds,
+        turn_seconds=args.turn_seconds,
+    )  # fmt: skip
+
+
+def print_table(rows):
+    table = ["| measure | result | target | met |", "| --- | --- | --- | --- |"]
+    table += [f"| {name} | {value} | {target} | {'yes' if ok else 'NO'} |" for name, value, target, ok in rows]
+    print("\n".join(table))
+    return table
+
+
+def report_text(args, scheme, table, detail, supervisor_detail=""):
     return (
         "# Benchmark\n\n"
         f"`make bench` on {platform.machine()}, {os.cpu_count()} cores, "
@@ -240,7 +270,8 @@ def report_text(args, scheme, table, detail):
         "Direct and gateway calls alternate, so drift in the machine's speed meets both.\n\n"
         + "\n".join(table)
         + f"\n\n{detail}.\n\n"
-        "The last row is the chat page in Debian's Chromium (Playwright, a fake microphone), logged in as a "
+        + (f"{supervisor_detail}. {SUPERVISOR_TEXT}.\n\n" if supervisor_detail else "")
+        + "The browser row is the chat page in Debian's Chromium (Playwright, a fake microphone), logged in as a "
         "member of a tenant on the built-in local provider (its own service process): from the click on "
         "Connect to the connected state (a minted secret, the SDP exchange with the local provider, ICE and "
         "DTLS on loopback, the data channel open), as the page itself measures and shows it. "
@@ -272,6 +303,13 @@ def main():
     )  # fmt: skip
     parser.add_argument("--connects", type=int, default=20, help="browser connects measured (after two warm-ups)")
     parser.add_argument("--no-browser", action="store_true", help="skip the browser's connect time (no Chromium)")
+    parser.add_argument("--supervisor-calls", type=int, default=1000, help="calls one supervisor process holds")
+    parser.add_argument("--supervisor-seconds", type=float, default=30, help="the supervisor's measured window")
+    parser.add_argument("--turn-seconds", type=float, default=10, help="a turn in every call this often")
+    parser.add_argument("--no-supervisor", action="store_true", help="skip the call supervisor's figures")
+    parser.add_argument(
+        "--only-supervisor", action="store_true", help="measure the call supervisor alone (prints; no report)"
+    )
     parser.add_argument("--no-report", action="store_true", help="print only; write no report")
     parser.add_argument(
         "--update-docs", action="store_true", help="write docs/benchmark.md too (by default: test-artifacts/ only)"
@@ -281,6 +319,11 @@ def main():
         parser.error("--no-report and --update-docs contradict each other")
     if args.connects < 10:
         parser.error("--connects: at least 10, for a p95 worth the name")
+    if args.only_supervisor:
+        rows, detail = supervisor_rows(args)
+        print_table(rows)
+        print(detail)
+        return 0 if all(ok for *_, ok in rows) else 1
     if not args.no_browser:
         browser_check()
 
@@ -450,12 +493,16 @@ def main():
             f"up before the next, as the page measures them (click to connected): "
             f"min {min(connect_ms)} ms, max {max(connect_ms)} ms"
         )
-    table = ["| measure | result | target | met |", "| --- | --- | --- | --- |"]
-    table += [f"| {name} | {value} | {target} | {'yes' if ok else 'NO'} |" for name, value, target, ok in rows]
-    print("\n".join(table))
+    supervisor_detail = ""
+    if not args.no_supervisor:
+        supervisor_only, supervisor_detail = supervisor_rows(args)
+        rows += supervisor_only
+    table = print_table(rows)
     print(detail)
+    if supervisor_detail:
+        print(supervisor_detail)
     if not args.no_report:
-        report = report_text(args, scheme, table, detail)
+        report = report_text(args, scheme, table, detail, supervisor_detail)
         REPORT.parent.mkdir(exist_ok=True)
         REPORT.write_text(report)
         print(f"written to {REPORT.relative_to(ROOT)}")
