@@ -94,6 +94,8 @@ export function endReasonWords(call, limits = null) {
       return 'The provider ended the call with an error.';
     case 'supervisor_lost':
       return 'The server lost track of the call.';
+    case 'not_owned':
+      return 'The call was refused: it was not the session the gateway opened.';
     case 'hung_up':
       return 'The call was hung up.';
     default:
