@@ -4,7 +4,6 @@ supervisor joins the call, and the call's record, its limits and the page agree 
 import time
 
 from django.contrib.auth import get_user_model
-from django.test import Client
 from django.utils import timezone
 
 from settings_admin.models import SpeechSettings, Tenant
@@ -12,6 +11,7 @@ from speech.calls.models import Call, CallPolicy, CallStatus, EndReason, Respons
 from tests.e2e.conftest import ARTIFACTS
 
 REPORT = "/api/v1/calls/report"
+ROOT_PASSWORD = "e2e-root-password-correct-horse"
 
 # Sends a call report from the page, as its own script would (its session cookie and CSRF token).
 PAGE_REPORT = """async ([ref, callId]) => {
@@ -49,13 +49,6 @@ def connect(chat):
     return minted.value.json()["call"], reported.value
 
 
-def admin_client():
-    admin = get_user_model().objects.create_superuser(username="root", password="e2e-root-password-1")
-    client = Client()
-    client.force_login(admin)
-    return client
-
-
 def test_a_browser_call_is_supervised_and_its_record_is_in_admin(chat):
     policy(record_transcripts=True)
     page = chat.page
@@ -84,16 +77,33 @@ def test_a_browser_call_is_supervised_and_its_record_is_in_admin(chat):
     assert ended.total_tokens > 0 and ended.duration_seconds > 0
     assert page.text_content("#call-notice") == ""  # the user hung up: no server notice
 
-    client = admin_client()
-    listing = client.get("/admin/speech/call/").content.decode()
-    assert ended.provider_call_id in listing or "Hung up by the user" in listing
-    detail = client.get(f"/admin/speech/call/{call['id']}/change/").content.decode()
-    assert "Hung up by the user" in detail
-    assert '<li data-speaker="user"' in detail and '<li data-speaker="assistant"' in detail
-    for _, text in lines:
-        assert text in detail
-    assert str(ended.total_tokens) in detail
     assert not chat.logged("PAGEERROR")
+
+    # In admin, in a browser 1280 px wide: the list fits, the call page has the timeline, usage and cost.
+    get_user_model().objects.create_superuser(username="root", password=ROOT_PASSWORD)
+    admin = page.context.browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        staff = admin.new_page()
+        staff.goto(f"{chat.base_url}/admin/login/")
+        staff.fill("#id_username", "root")
+        staff.fill("#id_password", ROOT_PASSWORD)
+        staff.click("input[type=submit]")
+        staff.goto(f"{chat.base_url}/admin/speech/call/")
+        assert "Hung up by the user" in staff.text_content("#result_list")
+        assert staff.evaluate("() => document.documentElement.scrollWidth") <= 1280
+        results = "document.querySelector('#changelist .results')"
+        assert staff.evaluate(f"() => {results}.scrollWidth <= {results}.clientWidth"), "the list's columns are cut"
+        staff.screenshot(path=str(ARTIFACTS / "admin-calls.png"))
+        staff.goto(f"{chat.base_url}/admin/speech/call/{call['id']}/change/")
+        timeline = staff.locator(".call-timeline li")
+        assert [item.get_attribute("data-speaker") for item in timeline.all()][:2] == ["user", "assistant"]
+        page_text = staff.text_content("#content")
+        for _, text in lines:
+            assert text in page_text
+        assert str(ended.total_tokens) in page_text and "Hung up by the user" in page_text
+        staff.screenshot(path=str(ARTIFACTS / "admin-call.png"), full_page=True)
+    finally:
+        admin.close()
 
 
 def test_a_call_over_its_time_limit_is_ended_by_the_server_with_the_notice(chat):
