@@ -102,6 +102,9 @@ def test_a_browser_call_is_supervised_and_its_record_is_in_admin(chat):
             assert text in page_text
         assert str(ended.total_tokens) in page_text and "Hung up by the user" in page_text
         staff.screenshot(path=str(ARTIFACTS / "admin-call.png"), full_page=True)
+        staff.goto(f"{chat.base_url}/admin/speech/call/usage/")
+        assert staff.locator("svg.usage-chart").count() == 8  # calls, minutes, tokens, cost; by day and month
+        staff.screenshot(path=str(ARTIFACTS / "admin-call-usage.png"), full_page=True)
     finally:
         admin.close()
 
