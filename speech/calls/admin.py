@@ -36,7 +36,8 @@ class ResponseUsageInline(admin.TabularInline):
 class CallAdmin(ReadOnlyModelAdmin):
     """Read-only: calls are written by the gateway and its supervisor alone."""
 
-    list_display = ["minted_at", "tenant", "actor", "provider", "status", "end_reason", "duration", "tokens", "cost"]
+    # Seven columns: the list fits a 1280 px screen beside admin's navigation; provider and mode are filters.
+    list_display = ["minted_at", "tenant", "actor", "outcome", "duration", "tokens", "cost"]
     list_filter = ["tenant", "minted_at", "status", "end_reason", "provider", "webrtc_mode"]
     search_fields = ["id", "provider_call_id", "provider_session_id", "user__username", "api_key__prefix", "client_ip"]
     list_select_related = ["tenant", "user", "api_key"]
@@ -51,6 +52,13 @@ class CallAdmin(ReadOnlyModelAdmin):
         ("Transcript", {"fields": ["records_transcript", "timeline"]}),
     ]  # fmt: skip
     readonly_fields = ["actor", "duration", "tokens", "timeline"]
+
+    class Media:
+        css = {"all": ["css/admin-calls.css"]}
+
+    @admin.display(description="outcome", ordering="end_reason")
+    def outcome(self, call):
+        return call.get_end_reason_display() if call.end_reason else call.get_status_display()
 
     @admin.display(description="who")
     def actor(self, call):
@@ -79,13 +87,12 @@ class CallAdmin(ReadOnlyModelAdmin):
             return f"+{seconds // 60}:{seconds % 60:02d}"
 
         return format_html(
-            '<ol class="call-timeline" style="margin:0;padding:0;list-style:none">{}</ol>',
+            '<ol class="call-timeline">{}</ol>',
             format_html_join(
                 "",
-                '<li data-speaker="{}" style="margin:0 0 .4em {}"><time datetime="{}" title="{}">{}</time> '
-                "<strong>{}</strong>: {}</li>",
+                '<li data-speaker="{}"><time datetime="{}" title="{}">{}</time> <strong>{}</strong>: {}</li>',
                 (
-                    (line.speaker, "0" if line.speaker == "user" else "2em", line.said_at.isoformat(),
+                    (line.speaker, line.said_at.isoformat(),
                      line.said_at.strftime("%Y-%m-%d %H:%M:%S UTC"), offset(line), line.get_speaker_display(),
                      line.text)  # fmt: skip
                     for line in lines

@@ -52,7 +52,7 @@ class Recorder:
         self.queue.put_nowait(("line", key, speaker, text[:MAX_LINE_CHARS], said_at, None))
 
     def usage(self, *, response_id, usage, done_at, then=None):
-        """Count one response's usage; `then()` (a coroutine function) runs once it is written."""
+        """Count one response's usage; `then(counted)` (a coroutine function) runs once it is written."""
         self.queue.put_nowait(("usage", response_id, usage, done_at, None, then))
 
     async def flush(self):
@@ -100,4 +100,4 @@ class Recorder:
                 if count:
                     call_tokens_total.labels(*TOKEN_LABELS[name]).inc(count)
         if then is not None:
-            await then()
+            await then(counted)

@@ -8,13 +8,16 @@ returns without ending the call when `stop` is set (another supervisor re-joins)
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
 import ssl
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.utils import timezone
 from websockets.asyncio.client import connect
@@ -24,11 +27,11 @@ from settings_admin.registry import ProviderNotFound, registry
 from settings_admin.selectors import speech_settings_for_tenant
 
 from .. import errors
-from ..calls.models import Call, CallStatus, EndReason, Speaker
+from ..calls.models import BudgetUnit, Call, CallStatus, EndReason, Speaker
 from ..calls.policy import CallPolicyView, call_policy_get
 from ..calls.selectors import month_spent
 from ..calls.services import call_end
-from ..calls.usage import TokenUsage
+from ..calls.usage import TokenUsage, usage_cost
 from ..ops.metrics import (
     call_duration_seconds,
     calls_active,
@@ -52,7 +55,8 @@ BACKOFF_MAX_SECONDS = 8.0
 OPEN_TIMEOUT_SECONDS = 10.0
 STABLE_SECONDS = 5.0  # a sideband open this long before it drops starts the re-join count afresh
 TICK_SECONDS = 0.5  # how often the time and idle limits are checked
-BUDGET_CHECK_SECONDS = 15.0  # how often the tenant's month is summed again (and after every response.done)
+BUDGET_CHECK_SECONDS = 15.0  # how often a call checks its tenant's month (a reading this old may serve)
+FRESH_SECONDS = 1.0  # how old a reading may be when a call joins
 NOTICE_SECONDS = 10.0  # how long the spoken notice may take before the hang-up
 CANCEL_SECONDS = 3.0  # how long a response in progress may take to end before the notice
 HANG_UP_ATTEMPTS = 2
@@ -88,6 +92,10 @@ class Target:
 
 def target_load(*, call_id):
     """The Target of an active call, or None when there is nothing to supervise (no such call, or ended)."""
+    try:
+        uuid.UUID(str(call_id))
+    except ValueError:
+        return None  # a job naming no call (a queue is input too)
     call = Call.objects.filter(pk=call_id).first()
     if call is None or call.status == CallStatus.ENDED:
         return None
@@ -134,12 +142,29 @@ def target_load(*, call_id):
     )
 
 
-def _budget_spent(target):
-    if target.policy.monthly_budget is None:
-        return False
+# The month's spending per (tenant, unit), as this process last read it: the calls of one tenant share a reading
+# (the sum is one aggregate query; a thousand calls must not each run it). Read and written on the database thread.
+_month_readings = {}
+
+
+def budget_readings_clear():
+    _month_readings.clear()
+
+
+def _budget_spent(target, *, max_age, used=None):
+    """Whether the tenant's budget is spent, from a reading at most `max_age` seconds old; `used` (this call's
+    response just counted, in the budget's unit) is added to the reading first."""
     policy = target.policy
-    spent = month_spent(tenant_id=target.tenant_id, unit=policy.budget_unit, now=timezone.now())
-    return budget_spent(policy=policy, spent=spent)
+    if policy.monthly_budget is None:
+        return False
+    key = (target.tenant_id, policy.budget_unit)
+    reading = _month_readings.get(key)
+    if reading is not None and used:
+        reading = _month_readings[key] = (reading[0], reading[1] + used)
+    if reading is None or time.monotonic() - reading[0] > max_age:
+        spent = month_spent(tenant_id=target.tenant_id, unit=policy.budget_unit, now=timezone.now())
+        reading = _month_readings[key] = (time.monotonic(), spent)
+    return budget_spent(policy=policy, spent=reading[1])
 
 
 def _call_finish(*, call_id, reason, connected_at):
@@ -185,6 +210,13 @@ async def _end_quietly(*, call_id, reason, connected_at):
         logger.exception("call %s: could not be ended (%s)", call_id, reason)
 
 
+@functools.cache
+def _tls_context(cafile):
+    """One verifying TLS context per CA bundle (REQUESTS_CA_BUNDLE / SSL_CERT_FILE, as the providers' HTTP uses),
+    shared by every sideband: a context holds the whole CA store."""
+    return ssl.create_default_context(cafile=cafile)
+
+
 class SidebandGone(Exception):
     """The sideband closed while the supervisor was sending."""
 
@@ -213,7 +245,7 @@ class CallSupervisor:
         attempts = 0
         outcome = None
         try:
-            if await database(_budget_spent)(target):
+            if await database(_budget_spent)(target, max_age=FRESH_SECONDS):
                 self.limit = EndReason.BUDGET
             while outcome is None and not self.stop.is_set():
                 if attempts:
@@ -301,7 +333,7 @@ class CallSupervisor:
         ssl_context = None
         if url.startswith("wss://"):
             verify = getattr(target.provider, "verify", True)
-            ssl_context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+            ssl_context = _tls_context(verify if isinstance(verify, str) else None)
         return await connect(
             url,
             additional_headers=target.provider.sideband_headers(api_key=target.api_key, options=target.options),
@@ -438,8 +470,9 @@ class CallSupervisor:
         metadata = response.get("metadata") if isinstance(response.get("metadata"), dict) else {}
         if NOTICE_METADATA in metadata and self.notice_done is not None and not self.notice_done.done():
             self.notice_done.set_result(True)
-        self.recorder.usage(response_id=response_id, usage=TokenUsage.from_response_usage(response.get("usage")),
-                            done_at=timezone.now(), then=self._budget_check)  # fmt: skip
+        usage = TokenUsage.from_response_usage(response.get("usage"))
+        then = functools.partial(self._response_counted, usage=usage)
+        self.recorder.usage(response_id=response_id, usage=usage, done_at=timezone.now(), then=then)
 
     def _error(self, event):
         error = event.get("error") if isinstance(event.get("error"), dict) else {}
@@ -465,11 +498,24 @@ class CallSupervisor:
 
     # --- limits -------------------------------------------------------------------------------------
 
-    async def _budget_check(self):
+    async def _budget_check(self, *, max_age, used=None):
         if self.limit is not None or self.target.policy.monthly_budget is None:
             return
-        if await database(_budget_spent)(self.target):
+        if await database(_budget_spent)(self.target, max_age=max_age, used=used):
             self._limit_reached(EndReason.BUDGET)
+
+    async def _response_counted(self, counted, *, usage):
+        """A response's usage was written: tokens and cost budgets are checked with it added (minutes grow
+        with time alone, which the periodic check has)."""
+        unit = self.target.policy.budget_unit
+        if not counted or unit == BudgetUnit.MINUTES:
+            return
+        if unit == BudgetUnit.TOKENS:
+            used = Decimal(usage.input_text_tokens + usage.input_audio_tokens + usage.output_text_tokens
+                           + usage.output_audio_tokens)  # fmt: skip
+        else:
+            used = usage_cost(model=self.target.model, usage=usage)
+        await self._budget_check(max_age=BUDGET_CHECK_SECONDS, used=used)
 
     def _limit_reached(self, reason):
         if self.limit is None:
@@ -491,7 +537,7 @@ class CallSupervisor:
                 self._limit_reached(EndReason.IDLE)
             elif policy.monthly_budget is not None and now >= next_budget_check:
                 next_budget_check = now + BUDGET_CHECK_SECONDS
-                await self._budget_check()
+                await self._budget_check(max_age=BUDGET_CHECK_SECONDS)
         logger.info("call %s: limit reached (%s); saying the notice", self.target.call_id, self.limit)
         with contextlib.suppress(SidebandGone):  # the caller hangs up all the same
             await self._notice(self.limit)

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from settings_admin.models import SpeechSettings, Tenant
 from speech.calls.models import Call, CallPolicy, CallStatus
+from speech.supervisor import session as session_module
 from speech.supervisor.session import call_supervise
 from tests.speech.local.rtc_client import RtcClient
 
@@ -108,6 +109,14 @@ class Supervised:
             headers={"Authorization": f"Bearer {self.key}"},
         )  # fmt: skip
         return response.status_code == 200
+
+
+@pytest.fixture(autouse=True)
+def _fresh_month_readings():
+    """The supervisor's per-process budget readings start empty (a flushed database may reuse a tenant id)."""
+    session_module.budget_readings_clear()
+    yield
+    session_module.budget_readings_clear()
 
 
 @pytest.fixture

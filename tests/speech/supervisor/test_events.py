@@ -170,3 +170,91 @@ def test_a_write_the_database_fails_is_retried_then_given_up_with_a_log_line(mon
     asyncio.run(asyncio.wait_for(scenario(), 10))
     assert written == ["a:0", "c:0"]
     assert "a record could not be written" in caplog.text
+
+
+def test_calls_of_one_tenant_share_a_reading_of_its_month_and_add_their_own_responses(db, django_assert_num_queries):
+    from dataclasses import replace
+
+    from django.utils import timezone
+
+    from settings_admin.models import Tenant
+    from speech.calls.models import Call
+    from speech.supervisor.session import _budget_spent, budget_readings_clear
+
+    budget_readings_clear()
+    tenant = Tenant.objects.create(slug="readings", name="Readings")
+    Call.objects.create(tenant=tenant, provider="local", model="m", voice="v", webrtc_mode="direct",
+                        minted_at=timezone.now(), input_text_tokens=90)  # fmt: skip
+    first = replace(supervisor().target, tenant_id=tenant.pk,
+                    policy=policy(monthly_budget=Decimal(100), budget_unit="tokens"))  # fmt: skip
+    second = replace(first, call_id="another")
+    with django_assert_num_queries(1):
+        assert _budget_spent(first, max_age=15) is False
+        assert _budget_spent(second, max_age=15) is False  # the same reading
+        assert _budget_spent(second, max_age=15, used=Decimal(10)) is True  # 90 + this call's 10
+    with django_assert_num_queries(1):
+        assert _budget_spent(first, max_age=0) is False  # read afresh: the 10 were never written
+    budget_readings_clear()
+
+
+def self_signed(tmp_path):
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return str(cert_file), str(key_file)
+
+
+def test_a_wss_sideband_is_verified_against_the_providers_ca_bundle(tmp_path):
+    import ssl
+    from dataclasses import replace
+
+    from websockets.asyncio.server import serve
+
+    from speech.providers.openai_realtime import OpenAIRealtimeProvider
+
+    cert_file, key_file = self_signed(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert_file, key_file)
+    seen = []
+
+    async def handler(ws):
+        seen.append((ws.request.path, ws.request.headers.get("Authorization")))
+        await ws.close()
+
+    trusting = OpenAIRealtimeProvider()
+    trusting.verify = cert_file  # as REQUESTS_CA_BUNDLE / SSL_CERT_FILE set it
+    untrusting = OpenAIRealtimeProvider()
+    untrusting.verify = True  # the system's store: no such certificate
+
+    async def scenario():
+        async with serve(handler, "127.0.0.1", 0, ssl=server_tls) as server:
+            endpoint = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/realtime/client_secrets"
+            base = replace(supervisor().target, endpoint=endpoint)
+            ws = await CallSupervisor(target=replace(base, provider=trusting), stop=None)._open()
+            await ws.close()
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await CallSupervisor(target=replace(base, provider=untrusting), stop=None)._open()
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert seen == [("/v1/realtime?call_id=rtc_1", "Bearer sk")]

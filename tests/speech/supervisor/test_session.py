@@ -319,7 +319,7 @@ def test_an_endpoint_the_operator_does_not_allow_gets_no_key(supervised, caplog)
     assert metric("calls_unsupervised_total", reason="provider_error") == unsupervised + 1
 
 
-def test_calls_without_a_call_id_or_already_ended_are_left_as_they_are(supervised):
+def test_calls_without_a_call_id_or_already_ended_are_left_as_they_are(supervised, caplog):
     waiting = supervised.call_create(provider_call_id="", status=CallStatus.MINTED, connected_at=None)
     ended = supervised.call_create(provider_call_id="rtc_" + "2" * 16, status=CallStatus.ENDED,
                                    end_reason=EndReason.IDLE, ended_at=timezone.now())  # fmt: skip
@@ -327,7 +327,9 @@ def test_calls_without_a_call_id_or_already_ended_are_left_as_they_are(supervise
         run(session_module.call_supervise(call_id=str(call.pk), stop=asyncio.Event()))
     assert Call.objects.get(pk=waiting.pk).status == CallStatus.MINTED
     assert Call.objects.get(pk=ended.pk).end_reason == EndReason.IDLE
-    run(session_module.call_supervise(call_id="00000000-0000-0000-0000-000000000000", stop=asyncio.Event()))
+    for unknown in ("00000000-0000-0000-0000-000000000000", "not-a-call", "' OR 1=1 --"):
+        run(session_module.call_supervise(call_id=unknown, stop=asyncio.Event()))
+    assert "could not be loaded" not in caplog.text
 
 
 def test_stop_does_not_wait_for_a_handshake_that_hangs(supervised, settings):
@@ -380,3 +382,27 @@ def test_a_sideband_that_drops_at_once_every_time_is_not_rejoined_for_ever(super
     assert len(joins) == 4  # the first join and three re-joins, each after a longer pause
     assert joins[0] == "/v1/realtime?call_id=rtc_" + "4" * 16
     assert Call.objects.get(pk=call.pk).end_reason == EndReason.SUPERVISOR_LOST
+
+
+def test_a_provider_interface_without_a_sideband_is_skipped_and_the_call_left_running(
+    transactional_db, speech_settings, caplog
+):
+    import responses
+
+    from settings_admin.models import SpeechSettings
+
+    SpeechSettings.objects.filter(pk=speech_settings.pk).update(
+        options={"interface": "beta"}, endpoint="https://api.openai.com/v1/realtime/sessions"
+    )
+    call = Call.objects.create(
+        tenant=speech_settings.tenant, provider="openai_realtime", model="gpt-realtime", voice="verse",
+        webrtc_mode="direct", provider_call_id="rtc_beta", status=CallStatus.ACTIVE, minted_at=timezone.now(),
+        connected_at=timezone.now(),
+    )  # fmt: skip
+    skipped = metric("calls_unsupervised_total", reason="no_sideband")
+    with responses.RequestsMock():  # nothing is asked of the provider
+        run(session_module.call_supervise(call_id=str(call.pk), stop=asyncio.Event()))
+    call.refresh_from_db()
+    assert (call.status, call.end_reason) == (CallStatus.ACTIVE, "")
+    assert metric("calls_unsupervised_total", reason="no_sideband") == skipped + 1
+    assert "not supervised: The beta interface has no sideband" in caplog.text
