@@ -275,25 +275,8 @@ class StreamSupervisor:
         job.task = asyncio.create_task(self._supervise(job))
 
     async def _supervise(self, job):
-        outcome = None
         try:
-            if not await sync_to_async(call_open)(job.call_id):
-                outcome = "already_ended"
-            else:
-                metrics.supervised_calls.inc()
-                try:
-                    await self.handler(call_id=job.call_id, stop=job.stop)
-                finally:
-                    metrics.supervised_calls.dec()
-                outcome = ("lost" if job.lost else "released") if job.stop.is_set() else "supervised"
-        except Exception:
-            logger.exception("supervision of call %s failed", job.call_id)
-            try:
-                await sync_to_async(call_lost)(job.call_id)
-                outcome = "failed"
-            except Exception:  # the database too: leave the job pending, another beat retries it
-                logger.exception("call %s could not be ended as lost; its job stays pending", job.call_id)
-                outcome = None
+            outcome = await self._outcome(job)
         finally:
             self.jobs.pop(job.entry_id, None)
             self.calls.pop(job.call_id, None)
@@ -301,6 +284,29 @@ class StreamSupervisor:
             await self._ack(job.entry_id, outcome)
         elif outcome is not None:
             metrics.supervisor_jobs_total.labels(outcome).inc()
+
+    async def _outcome(self, job):
+        """Runs the job; returns how it ended, or None to leave it pending (claimed and retried once idle)."""
+        try:
+            if not await sync_to_async(call_open)(job.call_id):
+                return "already_ended"
+        except Exception:  # the database: nothing is known of the call yet, so nothing is ended
+            logger.exception("call %s could not be read; its job stays pending", job.call_id)
+            return None
+        metrics.supervised_calls.inc()
+        try:
+            await self.handler(call_id=job.call_id, stop=job.stop)
+        except Exception:
+            logger.exception("supervision of call %s failed", job.call_id)
+            try:
+                await sync_to_async(call_lost)(job.call_id)
+            except Exception:  # the database too: leave the job pending, another beat retries it
+                logger.exception("call %s could not be ended as lost; its job stays pending", job.call_id)
+                return None
+            return "failed"
+        finally:
+            metrics.supervised_calls.dec()
+        return ("lost" if job.lost else "released") if job.stop.is_set() else "supervised"
 
     async def _ack(self, entry_id, outcome):
         try:
