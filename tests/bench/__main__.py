@@ -266,7 +266,13 @@ def supervisor_section(args):
     rows, detail = supervisor_rows(args)
     table = print_table(rows)
     print(detail)
-    section = f"{SUPERVISOR_HEADING}\n\n" + "\n".join(table) + f"\n\n{detail}. {SUPERVISOR_TEXT}.\n"
+    measured = (
+        f"Measured on {platform.machine()}, {os.cpu_count()} cores, "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, by `make bench`"
+        + (" (`BENCH_ARGS=--only-supervisor`)" if args.only_supervisor else "")
+        + ".\n\n"
+    )
+    section = f"{SUPERVISOR_HEADING}\n\n{measured}" + "\n".join(table) + f"\n\n{detail}. {SUPERVISOR_TEXT}.\n"
     return section, all(ok for *_, ok in rows)
 
 
