@@ -15,7 +15,16 @@ export LOCAL_REALTIME_HOST LOCAL_REALTIME_PORT LOCAL_REALTIME_URL
 SERVE_LOCAL ?= true
 # Runs the local provider in the background for the rest of a recipe's shell, and stops it (SIGTERM: its calls
 # are closed) when that shell ends, however: Ctrl-C, the web server exiting, an error.
-START_LOCAL = $(BIN)/python -m speech.local & local=$$!; trap 'kill $$local 2>/dev/null; wait $$local' EXIT INT TERM
+START_LOCAL = $(BIN)/python -m speech.local & pids="$$pids $$!"; trap 'kill $$pids 2>/dev/null; wait $$pids' EXIT INT TERM
+# With REDIS_URL (from the environment or .env), `make serve` also runs a call supervisor beside the web server
+# (docs/deployment.md, "Call supervisors"), stopped with it; without Redis each web process supervises the calls
+# it attaches itself and the command exits at once. `make serve SERVE_SUPERVISOR=false` runs none here.
+# `make run` always supervises in its own process (SPEECH_CALL_DISPATCH=in_process), Redis or not.
+SERVE_SUPERVISOR ?= true
+SUPERVISOR_METRICS_PORT ?= 8002
+START_SUPERVISOR = SPEECH_SUPERVISOR_METRICS_PORT=$${SPEECH_SUPERVISOR_METRICS_PORT:-$(SUPERVISOR_METRICS_PORT)} \
+	$(BIN)/python manage.py call_supervisor --only-with-redis & pids="$$pids $$!"; \
+	trap 'kill $$pids 2>/dev/null; wait $$pids' EXIT INT TERM
 
 # The scale-out configuration: PostgreSQL and Redis (both run on the development machines).
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/speech_gateway
@@ -47,14 +56,16 @@ run: install
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	$(BIN)/python manage.py bootstrap
 	@echo "Serving http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/), local provider $(LOCAL_REALTIME_URL)"
-	@$(START_LOCAL); $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@$(START_LOCAL); SPEECH_CALL_DISPATCH=$${SPEECH_CALL_DISPATCH:-in_process} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Production server: granian's WSGI workers (config/serve.py), static files collected and served by
-# WhiteNoise, metrics added up across workers. DATABASE_URL, REDIS_URL, VAULT_ADDR, ... from the environment.
+# WhiteNoise, metrics added up across workers; with REDIS_URL a call supervisor process beside them.
+# DATABASE_URL, REDIS_URL, VAULT_ADDR, ... from the environment.
 serve: install
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	STATIC_FROM_SOURCE=false $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@if [ "$(SERVE_LOCAL)" = true ]; then $(START_LOCAL); fi; \
+	if [ "$(SERVE_SUPERVISOR)" = true ]; then $(START_SUPERVISOR); fi; \
 	STATIC_FROM_SOURCE=false SPEECH_AUDIT_ASYNC=$${SPEECH_AUDIT_ASYNC:-true} \
 	  PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/var/prometheus} \
 	  BIND=$${BIND:-$(HOST):$(PORT)} $(BIN)/python -m config.serve

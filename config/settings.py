@@ -145,6 +145,27 @@ CACHES[SPEECH_VOICE_PREVIEW_CACHE] = {
 SPEECH_VOICE_PREVIEW_CACHE_SECONDS = CACHES[SPEECH_VOICE_PREVIEW_CACHE]["TIMEOUT"]
 # A sample is audio (WAV at 24 kHz: 48 kB a second, four times longer at the slowest speed): a cap of its own.
 SPEECH_VOICE_PREVIEW_MAX_BYTES = env.int("SPEECH_VOICE_PREVIEW_MAX_BYTES", default=1024 * 1024)
+
+# Call supervision (docs/deployment.md, "Call supervisors"): how attach jobs reach a supervisor. "redis" (the
+# default with REDIS_URL): a Redis Stream that `manage.py call_supervisor` processes take jobs from; "in_process"
+# (the embedded default): a thread of the web process itself supervises the calls it attaches.
+REDIS_URL = env.str("REDIS_URL", default="")
+# A down Redis costs an attach at most REDIS_TIMEOUT, once per REDIS_RETRY_SECONDS (as for the cache).
+REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=1.0)
+REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=5.0)
+SPEECH_CALL_DISPATCH = env.str("SPEECH_CALL_DISPATCH", default="redis" if REDIS_URL else "in_process")
+# The coroutine run for each attached call (a dotted path): call_supervise(call_id=..., stop=...).
+SPEECH_SUPERVISOR_HANDLER = env.str("SPEECH_SUPERVISOR_HANDLER", default="speech.supervisor.session.call_supervise")
+SPEECH_SUPERVISOR_MAX_CALLS = env.int("SPEECH_SUPERVISOR_MAX_CALLS", default=2000)  # per process
+# A job no live supervisor has touched for this long is claimed by another; each one touches its own every beat.
+SPEECH_SUPERVISOR_CLAIM_IDLE_SECONDS = env.float("SPEECH_SUPERVISOR_CLAIM_IDLE_SECONDS", default=5.0)
+SPEECH_SUPERVISOR_HEARTBEAT_SECONDS = env.float("SPEECH_SUPERVISOR_HEARTBEAT_SECONDS", default=1.0)
+SPEECH_SUPERVISOR_STREAM = env.str("SPEECH_SUPERVISOR_STREAM", default="speech:calls:attach")
+SPEECH_SUPERVISOR_STREAM_MAXLEN = env.int("SPEECH_SUPERVISOR_STREAM_MAXLEN", default=100_000)
+# `manage.py call_supervisor` serves its metrics here (0: not at all); several on one host need a port each.
+SPEECH_SUPERVISOR_METRICS_ADDR = env.str("SPEECH_SUPERVISOR_METRICS_ADDR", default="127.0.0.1")
+SPEECH_SUPERVISOR_METRICS_PORT = env.int("SPEECH_SUPERVISOR_METRICS_PORT", default=0)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -257,7 +278,7 @@ SPECTACULAR_SETTINGS = {
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/(api/|realtime_session$)"
-CORS_EXPOSE_HEADERS = ["Retry-After"]
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Realtime-Call-Id", "X-Call-Id"]
 
 # The gateway. Providers and secrets backends are dotted paths (the EMAIL_BACKEND pattern).
 SPEECH_PROVIDERS = env.list(
@@ -329,6 +350,10 @@ SPEECH_PROVIDER_CALLS = env.int("SPEECH_PROVIDER_CALLS", default=max(1, _WEB_THR
 # price table the cost estimate uses: USD per million tokens, per model (a JSON object in the environment).
 SPEECH_CALL_MAX_SECONDS = env.int("SPEECH_CALL_MAX_SECONDS", default=30 * 60)
 SPEECH_CALL_IDLE_SECONDS = env.int("SPEECH_CALL_IDLE_SECONDS", default=5 * 60)
+# How long a process trusts its read of a tenant's call policy and month's spending (the mint's budget check).
+SPEECH_CALL_GATE_SECONDS = env.float("SPEECH_CALL_GATE_SECONDS", default=5.0)
+# Direct-mode reports of a call's provider call id (POST /api/v1/calls/report), per user, API key or client.
+SPEECH_CALL_REPORT_RATE = env.str("SPEECH_CALL_REPORT_RATE", default="60/m")
 SPEECH_MODEL_PRICES = env.json(
     "SPEECH_MODEL_PRICES",
     default={

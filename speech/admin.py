@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from settings_admin.admin import ReadOnlyModelAdmin
 from settings_admin.models import Tenant
 
+from .calls import admin as calls_admin  # noqa: F401  (registers Call and CallPolicy)
 from .charts import bar_chart
 from .models import SessionAudit
 from .selectors import tenant_usage

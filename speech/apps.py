@@ -7,3 +7,4 @@ class SpeechConfig(AppConfig):
 
     def ready(self):
         from . import checks, cors, schema  # noqa: F401  (registers checks, the CORS rule and OpenAPI extensions)
+        from .calls import signals  # noqa: F401  (a saved call policy applies at the next mint)

@@ -49,3 +49,28 @@ def bar_chart(buckets, *, label_format, x_title):
         "sessions": sum(b.sessions for b in buckets),
         "failures": sum(b.failures for b in buckets),
     }
+
+
+def series_chart(points, *, label_format, unit):
+    """Bars for (start, value) points of one quantity in `unit`, with what labels its axes: the peak (y) and
+    the first, middle and last periods (x)."""
+    values = [float(value) for _, value in points]
+    peak = max(values, default=0) or 1
+    step = WIDTH / max(len(points), 1)
+    bars = []
+    for index, ((start, value), number) in enumerate(zip(points, values, strict=True)):
+        height = HEIGHT * number / peak
+        bars.append(
+            {
+                "x": round(index * step + GAP / 2, 1),
+                "width": round(step - GAP, 1),
+                "y": round(HEIGHT - height, 1),
+                "height": round(height, 1),
+                "label": start.strftime(label_format),
+                "value": value,
+            }
+        )
+    ticks = [bars[i] | {"center": round(bars[i]["x"] + bars[i]["width"] / 2, 1)} for i in
+             sorted({0, len(bars) // 2, len(bars) - 1})] if bars else []  # fmt: skip
+    return {"width": WIDTH, "height": HEIGHT, "bars": bars, "peak": peak, "total": sum(values), "unit": unit,
+            "ticks": ticks}  # fmt: skip

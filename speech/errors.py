@@ -154,6 +154,38 @@ class ServerBusy(SpeechError):
     message = "This server has too many provider requests in flight. Try again shortly."
 
 
+class BudgetExceeded(SpeechError):
+    # 402, not 429: waiting does not help (until the month turns or an admin raises the budget), and
+    # clients retry a 429 on their own.
+    status, code = 402, "budget_exceeded"
+    message = "This tenant's monthly call budget is spent. An administrator can raise it."
+
+
+class CallRefInvalid(SpeechError):
+    status, code = 400, "call_ref_invalid"
+    message = "The call reference is not one the gateway signed, was altered, or is too old."
+
+
+class CallRefForbidden(SpeechError):
+    status, code = 403, "call_ref_forbidden"
+    message = "The call reference was minted for another tenant or another caller."
+
+
+class CallIdInvalid(SpeechError):
+    status, code = 400, "call_id_invalid"
+    message = "The call id is not of the provider's format."
+
+
+class CallNotFound(SpeechError):
+    status, code = 404, "call_not_found"
+    message = "No such call in this tenant."
+
+
+class CallAlreadyReported(SpeechError):
+    status, code = 409, "call_already_reported"
+    message = "This call's provider call id is already known, or that call id belongs to another call."
+
+
 # Codes that DRF raises itself, with the status they come with.
 FRAMEWORK_CODES = {
     "invalid_request": (400, "A body field is unknown, of the wrong type or out of range; `fields` names them."),

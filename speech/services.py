@@ -4,6 +4,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from django.utils import timezone
 from django.utils.http import urlencode
 
 from settings_admin.models import TurnDetection, TurnMode, WebRTCMode
@@ -11,10 +12,20 @@ from settings_admin.secrets import SecretsAuthError, SecretsError, tenant_creden
 
 from . import errors
 from .audit import audit_record
+from .calls.models import Call
+from .calls.services import (
+    CALL_REF_MARGIN_SECONDS,
+    CallDraft,
+    call_gate,
+    call_id_new,
+    call_record,
+    call_ref_bound,
+    call_ticket,
+)
 from .models import Outcome
 from .ops import metrics
 from .ops.after_response import after_response
-from .providers.base import ProviderSession, SessionConfig
+from .providers.base import ProviderCall, ProviderSession, SessionConfig
 from .upstream import upstream_slot
 
 logger = logging.getLogger("speech.session")
@@ -50,6 +61,7 @@ class SessionPayload:
     voice: str
     minted: ProviderSession
     turn_mode: str  # TurnMode: what the chat page offers (push-to-talk when turn detection is off)
+    call: object = None  # calls.services.CallTicket: the call's id, signed reference and limits
 
 
 @dataclass(frozen=True)
@@ -106,10 +118,10 @@ def session_config_resolve(*, speech_settings, requested, preference=None):
     )
 
 
-def session_payload(*, provider, config, minted):
+def session_payload(*, provider, config, minted, call=None):
     turn_mode = TurnMode.PUSH_TO_TALK if config.turn_detection == TurnDetection.NONE else TurnMode.VOICE_ACTIVITY
     return SessionPayload(
-        provider=provider.id, model=config.model, voice=config.voice, minted=minted, turn_mode=turn_mode
+        provider=provider.id, model=config.model, voice=config.voice, minted=minted, turn_mode=turn_mode, call=call
     )
 
 
@@ -139,6 +151,7 @@ def session_attempt(*, speech_settings, actor, requested):
         model=requested.model or speech_settings.model,
         voice=requested.voice or speech_settings.voice,
         upstream_started=None,
+        call=None,  # a CallDraft once minted: its row is written with the audit row
     )
     started = time.monotonic()
     error_code = None
@@ -161,10 +174,11 @@ def session_attempt(*, speech_settings, actor, requested):
             error_code=error_code,
             seconds=finished - started,
             upstream_seconds=finished - attempt.upstream_started if attempt.upstream_started is not None else None,
+            call=attempt.call if error_code is None else None,
         )
 
 
-def attempt_record(*, speech_settings, actor, model, voice, error_code, seconds, upstream_seconds):
+def attempt_record(*, speech_settings, actor, model, voice, error_code, seconds, upstream_seconds, call=None):
     duration_ms = seconds * 1000
     outcome = Outcome.FAILURE if error_code else Outcome.SUCCESS
     metrics.session_observe(
@@ -192,7 +206,9 @@ def attempt_record(*, speech_settings, actor, model, voice, error_code, seconds,
             "duration_ms": round(duration_ms, 1),
         },
     )
+    call_id = call_record(draft=call) if call is not None else None
     audit_record(
+        call_id=call_id,
         tenant_id=speech_settings.tenant_id,
         user_id=getattr(actor.user, "pk", None),
         api_key_id=getattr(actor.api_key, "pk", None),
@@ -209,46 +225,109 @@ def attempt_record(*, speech_settings, actor, model, voice, error_code, seconds,
 def _prepare(*, speech_settings, requested, preference, attempt):
     config = session_config_resolve(speech_settings=speech_settings, requested=requested, preference=preference)
     attempt.model, attempt.voice = config.model, config.voice
+    policy = call_gate(tenant_id=speech_settings.tenant_id)  # raises BudgetExceeded
     provider = speech_settings.get_provider()
     api_key = provider_credential_get(speech_settings=speech_settings)
     attempt.upstream_started = time.monotonic()
-    return provider, api_key, config
+    return provider, api_key, config, policy
 
 
-def realtime_session_create(*, speech_settings, actor, requested, preference=None):
-    """Mint an ephemeral provider session for `actor` under the tenant's `speech_settings`."""
+def call_ref_max_age(speech_settings):
+    """How long a call's signed reference is good: the secret's lifetime, and a margin for a late report."""
+    return speech_settings.secret_ttl_seconds + CALL_REF_MARGIN_SECONDS
+
+
+def _call_draft(*, call_id, speech_settings, actor, provider, config, policy, **known):
+    return CallDraft(
+        id=call_id,
+        tenant_id=speech_settings.tenant_id,
+        user_id=getattr(actor.user, "pk", None),
+        api_key_id=getattr(actor.api_key, "pk", None),
+        client_ip=actor.client_ip,
+        provider=provider.id,
+        model=config.model,
+        voice=config.voice,
+        webrtc_mode=speech_settings.webrtc_mode,
+        records_transcript=policy.record_transcripts,
+        minted_at=timezone.now(),
+        **known,
+    )
+
+
+def realtime_session_create(*, speech_settings, actor, requested, preference=None, report_url=None):
+    """Mint an ephemeral provider session for `actor` under the tenant's `speech_settings`. The answer names the
+    call (its id, a signed reference to report the provider's call id to `report_url` with, its limits); the
+    call's row is written once the answer is sent."""
     with session_attempt(speech_settings=speech_settings, actor=actor, requested=requested) as attempt:
-        provider, api_key, config = _prepare(
+        provider, api_key, config, policy = _prepare(
             speech_settings=speech_settings, requested=requested, preference=preference, attempt=attempt
         )
         with upstream_slot(tenant_id=speech_settings.tenant_id):
             minted = provider.create_session(api_key=api_key, config=config)
-        return session_payload(provider=provider, config=config, minted=minted)
+        call_id = call_id_new()
+        session_id = minted.session.get("id")
+        attempt.call = _call_draft(
+            call_id=call_id, speech_settings=speech_settings, actor=actor, provider=provider, config=config,
+            policy=policy, provider_session_id=session_id if isinstance(session_id, str) else "",
+        )  # fmt: skip
+        ticket = call_ticket(
+            call_id=call_id, tenant_id=speech_settings.tenant_id, actor=str(actor), policy=policy,
+            report_url=report_url,
+        )  # fmt: skip
+        return session_payload(provider=provider, config=config, minted=minted, call=ticket)
 
 
-def realtime_relay_describe(*, speech_settings, requested, relay_url, preference=None):
-    """Unified mode: nothing is minted; the payload points the browser at the gateway's relay."""
+def realtime_relay_describe(*, speech_settings, actor, requested, relay_url, preference=None):
+    """Unified mode: nothing is minted; the payload points the browser at the gateway's relay, with the signed
+    reference of the call the relay will open (the relay learns its provider call id itself)."""
     config = session_config_resolve(speech_settings=speech_settings, requested=requested, preference=preference)
+    policy = call_gate(tenant_id=speech_settings.tenant_id)
     provider = speech_settings.get_provider()
+    ticket = call_ticket(
+        call_id=call_id_new(), tenant_id=speech_settings.tenant_id, actor=str(actor), policy=policy, report_url=None
+    )
+    query = urlencode({"model": config.model, "voice": config.voice, "call": ticket.ref})
     relay = ProviderSession(
         client_secret=None,
         expires_at=None,
-        webrtc_url=f"{relay_url}?{urlencode({'model': config.model, 'voice': config.voice})}",
+        webrtc_url=f"{relay_url}?{query}",
         data_channel=provider.data_channel,
         session={},
         codecs=provider.codecs,
     )
-    return session_payload(provider=provider, config=config, minted=relay)
+    return session_payload(provider=provider, config=config, minted=relay, call=ticket)
 
 
-def realtime_call_create(*, speech_settings, actor, requested, offer_sdp, preference=None):
+@dataclass(frozen=True)
+class RelayedCall:
+    """The unified relay's result: the provider's answer and call id, and the gateway's call id."""
+
+    provider_call: ProviderCall
+    call_id: str
+
+
+def realtime_call_create(*, speech_settings, actor, requested, offer_sdp, preference=None, call_ref=None):
     """The unified interface: relay the browser's offer to the provider with the server key; the
-    browser never holds a secret. Returns the provider's ProviderCall."""
+    browser never holds a secret. `call_ref`, from realtime_relay_describe, names the call to open (else a new
+    one). The provider's Location names its call id: the call is recorded active and supervised at once."""
     if speech_settings.webrtc_mode != WebRTCMode.UNIFIED:
         raise errors.UnifiedModeOff()
     with session_attempt(speech_settings=speech_settings, actor=actor, requested=requested) as attempt:
-        provider, api_key, config = _prepare(
+        call_id = call_id_new()
+        if call_ref is not None:
+            call_id = call_ref_bound(
+                value=call_ref, tenant_id=speech_settings.tenant_id, actor=str(actor),
+                max_age=call_ref_max_age(speech_settings),
+            ).call_id  # fmt: skip
+            if Call.objects.filter(pk=call_id).exists():
+                raise errors.CallAlreadyReported("This call reference has opened its call already.")
+        provider, api_key, config, policy = _prepare(
             speech_settings=speech_settings, requested=requested, preference=preference, attempt=attempt
         )
         with upstream_slot(tenant_id=speech_settings.tenant_id):
-            return provider.create_call(api_key=api_key, config=config, offer_sdp=offer_sdp)
+            provider_call = provider.create_call(api_key=api_key, config=config, offer_sdp=offer_sdp)
+        attempt.call = _call_draft(
+            call_id=call_id, speech_settings=speech_settings, actor=actor, provider=provider, config=config,
+            policy=policy, provider_call_id=provider_call.call_id,
+        )  # fmt: skip
+        return RelayedCall(provider_call=provider_call, call_id=call_id)

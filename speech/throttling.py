@@ -160,4 +160,18 @@ class VoicePreviewThrottle(SharedCacheThrottle):
         return f"user:{request.user.pk}" if request.user.is_authenticated else None
 
 
+class CallReportThrottle(SharedCacheThrottle):
+    """Direct-mode call reports, per user, API key or client network: one per minted call is all a page needs."""
+
+    def rate(self, request):
+        return settings.SPEECH_CALL_REPORT_RATE
+
+    def subject(self, request):
+        if isinstance(request.auth, ApiKeyView):
+            return f"key:{request.auth.pk}"
+        if request.user.is_authenticated:
+            return f"user:{request.user.pk}"
+        return f"ip:{client_network(request)}"
+
+
 SESSION_THROTTLES = [UserRateThrottle, APIKeyRateThrottle, AnonymousRateThrottle, WholeTenantRateThrottle]

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import views
-from .api import preferences, previews, providers, sessions, settings, telemetry
+from .api import calls, preferences, previews, providers, sessions, settings, telemetry
 from .ops import views as ops
 
 urlpatterns = [
@@ -9,6 +9,10 @@ urlpatterns = [
     path("realtime_session", sessions.RealtimeSessionApi.as_view(), name="realtime-session"),
     path("api/v1/realtime_session", sessions.RealtimeSessionApi.as_view(), name="api-realtime-session"),
     path("api/v1/realtime_call", sessions.RealtimeCallApi.as_view(), name="api-realtime-call"),
+    path("api/v1/calls", calls.CallsApi.as_view(), name="api-calls"),
+    path("api/v1/calls/report", calls.CallReportApi.as_view(), name="api-call-report"),
+    path("api/v1/calls/<uuid:pk>", calls.CallApi.as_view(), name="api-call"),
+    path("api/v1/usage", calls.UsageApi.as_view(), name="api-usage"),
     path("api/v1/telemetry/connect", telemetry.ConnectTelemetryApi.as_view(), name="telemetry-connect"),
     path("api/v1/providers", providers.ProvidersApi.as_view(), name="api-providers"),
     path("api/v1/settings/speech", settings.SpeechSettingsApi.as_view(), name="api-speech-settings"),

@@ -8,6 +8,7 @@ from django.core.cache import cache, caches
 from settings_admin.models import Membership, SpeechSettings, Tenant
 from settings_admin.secrets import credentials
 from settings_admin.selectors import settings_local_clear
+from speech.calls.services import call_gate_forget
 from tests.openai_shapes import assert_mint_body, mint_answer
 
 OPENAI_MINT_URL = "https://api.openai.com/v1/realtime/client_secrets"
@@ -15,7 +16,8 @@ SERVER_KEY = "sk-test-server-key-0123456789abcdef"
 
 
 def _forget_cached_settings():
-    for clear in (cache.clear, caches["voice_previews"].clear, settings_local_clear, credentials.clear):
+    clears = (cache.clear, caches["voice_previews"].clear, settings_local_clear, credentials.clear, call_gate_forget)
+    for clear in clears:
         clear()
 
 
@@ -24,6 +26,13 @@ def _fresh_cache():
     _forget_cached_settings()
     yield
     _forget_cached_settings()
+
+
+@pytest.fixture(autouse=True)
+def _supervise_in_process(settings):
+    """No call_supervisor process runs beside the suite: the test process supervises the calls it attaches, with
+    REDIS_URL set too (make test-scaleout). Tests of the Redis Stream dispatch choose it themselves."""
+    settings.SPEECH_CALL_DISPATCH = "in_process"
 
 
 def _database_fixture(request):

@@ -37,7 +37,7 @@ SESSION_ERRORS = (
     "not_a_member", "api_key_wrong_tenant", "tenant_not_found", "model_not_allowed", "voice_not_allowed",
     "endpoint_not_allowed", "rate_limited", "credentials_missing", "secrets_unavailable", "secrets_auth_failed",
     "provider_auth_failed", "provider_rejected", "provider_unavailable", "provider_bad_response",
-    "provider_rate_limited", "provider_timeout",
+    "provider_rate_limited", "provider_timeout", "budget_exceeded",
 )  # fmt: skip
 
 
@@ -60,6 +60,31 @@ class WebRTCSerializer(serializers.Serializer):
     url = serializers.CharField(source="webrtc_url", help_text="Where the browser posts its SDP offer.")
     data_channel = serializers.CharField(help_text="The name of the data channel carrying JSON events.")
     codecs = serializers.ListField(child=serializers.CharField(), help_text="Audio codecs, preferred first.")
+
+
+class CallLimitsSerializer(serializers.Serializer):
+    max_call_seconds = serializers.IntegerField(
+        allow_null=True, help_text="The server ends the call after this long (null: no limit)."
+    )
+    idle_seconds = serializers.IntegerField(
+        allow_null=True, help_text="The server ends the call after this long without speech (null: no limit)."
+    )
+
+
+class CallTicketSerializer(serializers.Serializer):
+    """The mint answer's call: the gateway's record of the call this session opens (docs/calls.md)."""
+
+    id = serializers.UUIDField(help_text="The call's id: GET /api/v1/calls/{id} once it is recorded.")
+    ref = serializers.CharField(
+        help_text="A signed reference to the call, bound to this tenant and caller; valid for the secret's "
+        "lifetime plus a minute."
+    )
+    report_url = serializers.CharField(
+        allow_null=True,
+        help_text="Direct mode: POST {ref, provider_call_id} here once the provider's answer names the call "
+        "(its Location header). null in unified mode: the gateway's relay learns the call id itself.",
+    )
+    limits = CallLimitsSerializer()
 
 
 class RealtimeSessionApi(APIView):
@@ -89,6 +114,7 @@ class RealtimeSessionApi(APIView):
         client_secret = serializers.SerializerMethodField()
         webrtc = serializers.SerializerMethodField()
         session = serializers.JSONField(source="minted.session", help_text="The provider's session configuration.")
+        call = CallTicketSerializer()
 
         @extend_schema_field(ClientSecretSerializer(allow_null=True, help_text="null in unified mode."))
         def get_client_secret(self, payload):
@@ -120,13 +146,18 @@ class RealtimeSessionApi(APIView):
         if speech_settings.webrtc_mode == WebRTCMode.UNIFIED:
             payload = realtime_relay_describe(
                 speech_settings=speech_settings,
+                actor=actor_for(request),
                 requested=requested,
                 relay_url=reverse("api-realtime-call"),
                 preference=preference,
             )
         else:
             payload = realtime_session_create(
-                speech_settings=speech_settings, actor=actor_for(request), requested=requested, preference=preference
+                speech_settings=speech_settings,
+                actor=actor_for(request),
+                requested=requested,
+                preference=preference,
+                report_url=reverse("api-call-report"),
             )
         return Response(self.OutputSerializer(payload).data)
 
@@ -147,6 +178,7 @@ class RealtimeCallApi(APIView):
     class QuerySerializer(StrictSerializer):
         model = StringField(required=False, max_length=100)
         voice = StringField(required=False, max_length=64)
+        call = StringField(required=False, max_length=500)
 
     @extend_schema(
         operation_id="realtime_call_create",
@@ -154,13 +186,23 @@ class RealtimeCallApi(APIView):
         parameters=[
             OpenApiParameter("model", OpenApiTypes.STR, description="One of the tenant's allowed models."),
             OpenApiParameter("voice", OpenApiTypes.STR, description="One of the tenant's allowed voices."),
+            OpenApiParameter(
+                "call",
+                OpenApiTypes.STR,
+                description="The mint answer's `call.ref` (the relay URL carries it): the "
+                "call to open. Without it the relay opens a new call; X-Call-Id names it.",
+            ),
         ],
         request={"application/sdp": OpenApiTypes.STR},
         responses={
             (201, "application/sdp"): OpenApiResponse(
-                OpenApiTypes.STR, description="The provider's SDP answer; X-Realtime-Call-Id names the call."
+                OpenApiTypes.STR,
+                description="The provider's SDP answer; X-Realtime-Call-Id names the provider's call, X-Call-Id "
+                "the gateway's record of it (GET /api/v1/calls/{id}).",
             ),
-            **error_responses(*SESSION_ERRORS, "unified_mode_off"),
+            **error_responses(
+                *SESSION_ERRORS, "unified_mode_off", "call_ref_invalid", "call_ref_forbidden", "call_already_reported"
+            ),  # fmt: skip
         },
     )
     def post(self, request):
@@ -170,14 +212,18 @@ class RealtimeCallApi(APIView):
         if not isinstance(offer, str):
             raise exceptions.ParseError("Send the SDP offer as application/sdp.")
         speech_settings = request.speech_settings
-        call = realtime_call_create(
+        requested = dict(query.validated_data)
+        call_ref = requested.pop("call", None)
+        relayed = realtime_call_create(
             speech_settings=speech_settings,
             actor=actor_for(request),
-            requested=SessionRequest(**query.validated_data),
+            requested=SessionRequest(**requested),
             offer_sdp=offer,
             preference=_preference(request, speech_settings),
+            call_ref=call_ref,
         )
-        response = HttpResponse(call.answer_sdp, status=201, content_type="application/sdp")
-        response["X-Realtime-Call-Id"] = call.call_id
+        response = HttpResponse(relayed.provider_call.answer_sdp, status=201, content_type="application/sdp")
+        response["X-Realtime-Call-Id"] = relayed.provider_call.call_id
+        response["X-Call-Id"] = relayed.call_id
         response["Cache-Control"] = "no-store"
         return response

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class CallStatus(models.TextChoices):
@@ -19,6 +20,7 @@ class EndReason(models.TextChoices):
     PROVIDER_ERROR = "provider_error", "Provider error"
     SUPERVISOR_LOST = "supervisor_lost", "Supervisor lost the call"
     NEVER_CONNECTED = "never_connected", "Never connected"
+    NOT_OWNED = "not_owned", "Refused: not the session the gateway minted"
 
 
 class Call(models.Model):
@@ -72,9 +74,10 @@ class Call(models.Model):
 
     @property
     def duration_seconds(self):
+        """Connected time: to the end, or so far while the call lasts."""
         if self.connected_at is None:
             return 0.0
-        return max(0.0, ((self.ended_at or self.connected_at) - self.connected_at).total_seconds())
+        return max(0.0, ((self.ended_at or timezone.now()) - self.connected_at).total_seconds())
 
     @property
     def total_tokens(self):

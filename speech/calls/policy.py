@@ -7,6 +7,8 @@ from django.conf import settings
 
 from .models import BudgetUnit, CallPolicy
 
+DEFAULT_RETENTION_DAYS = 30  # for tenants without a policy (the model's default too)
+
 
 @dataclass(frozen=True)
 class CallPolicyView:
@@ -23,7 +25,7 @@ def call_policy_get(*, tenant_id):
     if policy is None:
         return CallPolicyView(
             record_transcripts=False,
-            transcript_retention_days=30,
+            transcript_retention_days=DEFAULT_RETENTION_DAYS,
             max_call_seconds=settings.SPEECH_CALL_MAX_SECONDS or None,
             idle_seconds=settings.SPEECH_CALL_IDLE_SECONDS or None,
             monthly_budget=None,

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 PUSH_TO_TALK_MAX_SECONDS = 30
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less audio than this
 ARGUMENT_DELTA_CHARS = 16
+SAY_EXACTLY = "Say exactly:"  # the lead a server's notice may carry (speech/supervisor), not spoken
 
 
 def session_problem(change):
@@ -426,7 +427,13 @@ class EchoModel:
 
         What is spoken is cut to SPEAK_MAX_CHARS: a long message must not buy minutes of speech and
         thousands of transcript events."""
-        plan = self._plan_whole(pending, options)
+        spoken = options.get("instructions")
+        if isinstance(spoken, str) and spoken.strip():
+            # A response's own instructions are said verbatim (a server's notice), less a "Say exactly:" lead.
+            text = spoken.strip()
+            plan = ("speak", text[len(SAY_EXACTLY):].strip() if text.lower().startswith(SAY_EXACTLY.lower()) else text)
+        else:
+            plan = self._plan_whole(pending, options)
         return ("speak", plan[1][:SPEAK_MAX_CHARS]) if plan[0] == "speak" else plan
 
     def _plan_whole(self, pending, options):

@@ -148,6 +148,8 @@ async def websocket_serve(ws, call, *, own_call):
     call.listeners.append(listener)
     if own_call:
         call.send(events.event("session.created", session=call.session))
+    else:  # a sideband learns the call's session first, as every WebSocket connection does
+        sink(events.event("session.created", session=call.session))
     writer = asyncio.ensure_future(sink.write())
     ended = asyncio.ensure_future(call.ended.wait())
     reader = asyncio.ensure_future(_read(ws, call, own_call=own_call))

@@ -43,3 +43,45 @@ def session_observe(*, tenant, provider, error_code, seconds, upstream_seconds):
     session_create_seconds.observe(seconds)
     if upstream_seconds is not None:
         provider_upstream_seconds.labels(provider).observe(upstream_seconds)
+
+
+# Call supervision (speech/supervisor/dispatch.py, streams.py): how attach jobs reach supervisors.
+calls_unsupervised_total = Counter(
+    "calls_unsupervised_total", "Calls a supervisor could not (or would not) join, by reason.", ["reason"]
+)
+supervised_calls = Gauge(
+    "supervised_calls", "Calls the supervisors hold (a job being run).", multiprocess_mode="livesum"
+)
+supervisor_job_lag_seconds = Histogram(
+    "supervisor_job_lag_seconds",
+    "From an attach job's submission to a supervisor starting it.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+supervisor_claims_total = Counter(
+    "supervisor_claims_total", "Attach jobs taken over from a supervisor that stopped or died."
+)
+supervisor_jobs_total = Counter(
+    "supervisor_jobs_total",
+    "Attach jobs a supervisor finished, by outcome (supervised, already_ended, released, lost, failed).",
+    ["outcome"],
+)
+
+# Calls, as their supervisors see them (speech/supervisor/session.py).
+EVENT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
+DURATION_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+
+calls_active = Gauge("calls_active", "Calls a supervisor holds a sideband to.", multiprocess_mode="livesum")
+call_duration_seconds = Histogram(
+    "call_duration_seconds", "Length of calls the supervisor ended or saw end, by end reason.", ["reason"],
+    buckets=DURATION_BUCKETS,
+)  # fmt: skip
+call_tokens_total = Counter(
+    "call_tokens_total", "Tokens of supervised calls (response.done usage).", ["direction", "kind"]
+)
+sideband_reconnects_total = Counter("sideband_reconnects_total", "Sideband WebSockets re-joined after a drop.")
+sideband_event_seconds = Histogram(
+    "sideband_event_seconds", "Time the supervisor takes to handle one sideband event.", buckets=EVENT_BUCKETS
+)
+calls_refused_total = Counter(
+    "calls_refused_total", "Calls ended because the provider's session was not the one the gateway minted."
+)

@@ -75,6 +75,11 @@ class AzureOpenAIProvider(OpenAIRealtimeProvider):
             return f"The endpoint must end with {path}."
         return None
 
+    def sideband_problem(self, *, options):
+        if (options or {}).get("interface") == "preview":
+            return "Azure's preview interface has no sideband: calls made with it cannot be supervised."
+        return super().sideband_problem(options=options)
+
     def option_warnings(self, options):
         return [PREVIEW_NOTICE] if options.get("interface") == "preview" else []
 

@@ -8,7 +8,7 @@ validation and the chat page all read the catalog from here.
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
@@ -66,6 +66,8 @@ def is_loopback_host(host):
 # What may stand in an endpoint URL at all: printable ASCII without spaces, quotes, backslashes,
 # percent-encoding, "@" or anything else that two URL parsers could read two ways.
 URL_CHARACTERS = re.compile(r"^[A-Za-z0-9:/._~\-\[\]]+$")
+# A provider's call id ("rtc_..."): it goes into a URL path and query, so nothing else may stand in it.
+CALL_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # A DNS name: dot-separated labels of letters, digits and hyphens.
 DNS_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 
@@ -136,6 +138,8 @@ class RealtimeProvider:
     declared_endpoint_hosts = ()
     # Whether the operator's SPEECH_ALLOWED_ENDPOINT_HOSTS apply too (not where the provider is the operator's own).
     operator_hosts_allowed = True
+    # Whether the server can join a live call over WebSocket (the sideband) and hang it up (speech/supervisor).
+    supports_sideband = False
 
     def endpoint_hosts(self):
         """Where this provider's endpoints live, as host_allowed() entries: the only hosts a tenant's
@@ -211,3 +215,34 @@ class RealtimeProvider:
     def create_speech(self, *, api_key, config, text, max_bytes):
         """`text` spoken in config.voice (a voice preview), as the bytes of a WAV file of at most `max_bytes`."""
         raise errors.PreviewUnavailable(f"{self.name} cannot play voice samples.")
+
+    # --- the server in the call (speech/supervisor) ---------------------------------------------------
+
+    def sideband_problem(self, *, options):
+        """Why calls made with these options cannot be supervised, or None when they can."""
+        return None if self.supports_sideband else f"{self.name} offers no sideband to join a call."
+
+    def sideband_url(self, *, endpoint, call_id):
+        """The WebSocket URL of the call's sideband, derived from the tenant's (checked) endpoint."""
+        raise NotImplementedError
+
+    def sideband_headers(self, *, api_key, options=None):
+        """The headers that carry the server key on the sideband's handshake."""
+        raise NotImplementedError
+
+    def call_hang_up(self, *, api_key, endpoint, call_id, options=None):
+        """End the call at the provider with the server key: True when hung up, False when it was already gone;
+        raises a speech.errors.SpeechError otherwise."""
+        raise NotImplementedError
+
+
+def call_id_problem(call_id):
+    """Why `call_id` cannot be a provider's call id (it goes into URLs with the server key), or None."""
+    return None if CALL_ID.match(call_id or "") else "Not a provider call id."
+
+
+def websocket_url(http_url, call_id):
+    """https://host/…/realtime -> wss://host/…/realtime?call_id=… (ws:// for http://, loopback only)."""
+    parts = urlsplit(http_url)
+    scheme = {"https": "wss", "http": "ws"}[parts.scheme]
+    return f"{scheme}://{parts.netloc}{parts.path}?call_id={quote(call_id, safe='')}"

@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from urllib.parse import quote
 
 import requests
@@ -19,7 +20,7 @@ from rest_framework import serializers
 
 from .. import errors
 from ..serializers import StrictSerializer
-from .base import ProviderCall, ProviderSession, RealtimeProvider
+from .base import ProviderCall, ProviderSession, RealtimeProvider, call_id_problem, websocket_url
 from .deadline import WATCHED_POOL_CLASSES, Deadline
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
     options_serializer = OpenAIRealtimeOptions
     supports_unified = True
     speech_model = "gpt-4o-mini-tts"  # voice previews (SpeechCreateParams.model)
+    supports_sideband = True
     pool_size = 64  # connections kept per provider host: one per request in flight
     pool_hosts = 32  # provider hosts kept pooled (each Azure resource is a host of its own)
 
@@ -277,6 +279,35 @@ class OpenAIRealtimeProvider(RealtimeProvider):
         if not answer.startswith("v="):
             raise errors.ProviderBadResponse()
         return ProviderCall(answer_sdp=answer, call_id=response.headers.get("Location", "").rstrip("/").split("/")[-1])
+
+    # --- the server in the call ------------------------------------------------------------
+
+    def sideband_problem(self, *, options):
+        if (options or {}).get("interface") == "beta":
+            return "The beta interface has no sideband: calls made with it cannot be supervised."
+        return super().sideband_problem(options=options)
+
+    def sideband_url(self, *, endpoint, call_id):
+        """wss://api.openai.com/v1/realtime?call_id=… beside the mint endpoint (…/v1/realtime/client_secrets)."""
+        if call_id_problem(call_id):
+            raise errors.ProviderBadResponse("The provider's call id is malformed.")
+        return websocket_url(endpoint.rstrip("/").removesuffix("/client_secrets"), call_id)
+
+    def sideband_headers(self, *, api_key, options=None):
+        return self.auth_headers(api_key, SimpleNamespace(options=options or {}))
+
+    def call_hang_up(self, *, api_key, endpoint, call_id, options=None):
+        """POST …/realtime/calls/{call_id}/hangup with the server key; a 404 means the call is already gone."""
+        if call_id_problem(call_id):
+            raise errors.ProviderBadResponse("The provider's call id is malformed.")
+        headers = self.auth_headers(api_key, SimpleNamespace(options=options or {}))
+        response = self.post(f"{self.calls_url(endpoint)}/{call_id}/hangup", headers=headers)
+        if response.status_code == 404:
+            return False
+        if response.status_code in (200, 201, 204):
+            return True
+        self.raise_for_status(response)
+        raise errors.ProviderBadResponse()  # another 2xx: not what a hang-up answers
 
     def _create_beta_session(self, *, api_key, config):
         body = {

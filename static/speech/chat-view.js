@@ -21,6 +21,7 @@ export class ChatView {
       mute: root.querySelector('#mute'),
       talk: root.querySelector('#talk'),
       status: root.querySelector('#status'),
+      notice: root.querySelector('#call-notice'),
       micLevel: root.querySelector('#mic-level'),
       remoteLevel: root.querySelector('#remote-level'),
       activity: root.querySelector('#activity'),
@@ -120,6 +121,10 @@ export class ChatView {
     el.talk.textContent = state.talking ? 'Release to send' : 'Hold to talk';
     el.message.disabled = !live;
     el.form.querySelector('button').disabled = !live;
+    const notice = live && state.remaining ? `Time left in this call: ${state.remaining}` : state.notice;
+    el.notice.hidden = !notice;
+    el.notice.dataset.kind = live && state.remaining ? 'remaining' : 'ended';
+    if (el.notice.textContent !== notice) el.notice.textContent = notice;
     el.activity.textContent = state.speaking ? 'Assistant speaking' : state.listening ? 'Listening…' : '';
     if (!live && !busy) {
       if (this.stopRemoteMeter) this.stopRemoteMeter();

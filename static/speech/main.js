@@ -7,6 +7,7 @@ const root = document.getElementById('chat');
 const store = new SpeechStore({
   sessionUrl: root.dataset.sessionUrl,
   telemetryUrl: root.dataset.telemetryUrl,
+  callsUrl: root.dataset.callsUrl,
   negotiationTimeoutMs: Number(root.dataset.negotiationTimeoutMs),
   negotiationAttempts: Number(root.dataset.negotiationAttempts),
   createTransport,

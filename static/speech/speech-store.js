@@ -8,6 +8,7 @@
  * Its state never holds the client secret: that lives only inside one negotiation.
  */
 
+import { clock, endedCall, endReasonWords, reportCall } from './call-record.js';
 import { requestSession, SessionError } from './session-client.js';
 import { reportConnect } from './telemetry.js';
 import { addTypedMessage, applyEvent } from './transcript.js';
@@ -16,6 +17,7 @@ import { NegotiationError, NegotiationTimeout, TRANSPORT_EVENTS } from './transp
 const BACKOFF_MS = [250, 1000, 2000];
 const TRANSCRIPT_LIMIT = 200; // entries kept on the page; a long call must not grow without bound
 const TURN_MODES = ['voice_activity', 'push_to_talk'];
+const LIMIT_WARNING_SECONDS = 60; // the time left shows in a call's last minute
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const turnMode = (mode) => (mode === 'push_to_talk' ? 'push_to_talk' : 'voice_activity');
@@ -24,6 +26,9 @@ const stopTracks = (stream) => { for (const track of stream.getTracks()) track.s
 export class SpeechStore extends EventTarget {
   #sessionUrl;
   #telemetryUrl;
+  #callsUrl;
+  #call = null; // the mint answer's call: {id, ref, report_url, limits}
+  #limitTimers = [];
   #timeoutMs;
   #attempts;
   #createTransport;
@@ -45,22 +50,26 @@ export class SpeechStore extends EventTarget {
     listening: false,
     speaking: false,
     connectMs: null,
+    remaining: '', // "0:42" in a call's last minute before its time limit
+    notice: '', // why the server ended the last call, in words
     transcript: [],
   };
 
   /**
    * @param {{sessionUrl: string, createTransport: function(object, {log: Console}): EventTarget,
-   *          telemetryUrl?: string, negotiationTimeoutMs?: number, negotiationAttempts?: number,
-   *          log?: Console, media?: MediaDevices}} options createTransport picks a transport for a
-   *          session payload (transports/index.js in the page, a fake in tests)
+   *          telemetryUrl?: string, callsUrl?: string, negotiationTimeoutMs?: number,
+   *          negotiationAttempts?: number, log?: Console, media?: MediaDevices}} options createTransport
+   *          picks a transport for a session payload (transports/index.js in the page, a fake in tests);
+   *          callsUrl is GET /api/v1/calls, where the page asks why the server ended a call
    */
-  constructor({ sessionUrl, createTransport, telemetryUrl = '', negotiationTimeoutMs = 10000,
+  constructor({ sessionUrl, createTransport, telemetryUrl = '', callsUrl = '', negotiationTimeoutMs = 10000,
     negotiationAttempts = 3, log = console, media = navigator.mediaDevices }) {
     super();
     if (typeof createTransport !== 'function') throw new TypeError('SpeechStore needs createTransport');
     this.#sessionUrl = sessionUrl;
     this.#createTransport = createTransport;
     this.#telemetryUrl = telemetryUrl;
+    this.#callsUrl = callsUrl;
     this.#timeoutMs = negotiationTimeoutMs;
     this.#attempts = negotiationAttempts;
     this.#log = log;
@@ -82,7 +91,9 @@ export class SpeechStore extends EventTarget {
     const generation = ++this.#generation;
     const started = performance.now();
     this.#turnModeChosen = false;
-    this.#update({ status: 'connecting', detail: 'Connecting…', connectMs: null, listening: false, speaking: false });
+    this.#update({
+      status: 'connecting', detail: 'Connecting…', connectMs: null, listening: false, speaking: false, notice: '',
+    });
     const audio = { echoCancellation: true, noiseSuppression: true };
     if (this.#deviceId) audio.deviceId = { exact: this.#deviceId };
     const microphone = this.#media.getUserMedia({ audio });
@@ -103,6 +114,7 @@ export class SpeechStore extends EventTarget {
           this.#useMicrophone(stream);
           this.#adoptTurnMode(session.turn_mode);
           transport = this.#startTransport(session, generation);
+          this.#call = session.call || null;
           await transport.connect(session, { microphone: stream.getAudioTracks()[0], timeoutMs: this.#timeoutMs });
           break;
         } catch (error) {
@@ -120,6 +132,7 @@ export class SpeechStore extends EventTarget {
       reportConnect(this.#telemetryUrl, { outcome: 'connected', connect_ms: connectMs });
       up = true;
       this.#update({ status: 'connected', detail: 'Connected', connectMs });
+      this.#followCall(this.#transport);
       // The user switched the turn mode while connecting: the session still does the other one.
       if (this.#state.turnMode !== this.#liveTurnMode) this.#switchLiveTurnMode();
     } catch (error) {
@@ -201,6 +214,43 @@ export class SpeechStore extends EventTarget {
     return true;
   }
 
+  /** Once connected: report the provider's call id (direct mode) and watch the call's time limit. */
+  #followCall(transport) {
+    const call = this.#call;
+    if (!call) return;
+    if (call.report_url && transport?.providerCallId) {
+      // Fire and forget: "connected" never waits for the gateway.
+      reportCall(call.report_url, { ref: call.ref, providerCallId: transport.providerCallId }, { log: this.#log });
+    }
+    const limit = Number(call.limits?.max_call_seconds);
+    if (!(limit > 0)) return;
+    const endsAt = performance.now() + limit * 1000;
+    const tick = () => {
+      const left = (endsAt - performance.now()) / 1000;
+      this.#update({ remaining: clock(left) });
+      if (left > 0) this.#limitTimers.push(setTimeout(tick, Math.min(1000, left * 1000)));
+    };
+    this.#limitTimers.push(setTimeout(tick, Math.max(0, (limit - LIMIT_WARNING_SECONDS) * 1000)));
+  }
+
+  /** The provider closed a call the user did not hang up: the server may have ended it; ask it why. */
+  async #callEnded() {
+    const call = this.#call;
+    const generation = ++this.#generation;
+    this.#release();
+    this.#update({ status: 'idle', detail: 'Call ended', listening: false, speaking: false, talking: false });
+    const record = await endedCall(`${this.#callsUrl}/${encodeURIComponent(call.id)}`);
+    if (generation !== this.#generation) return; // a new call meanwhile
+    if (!record) {
+      this.#fail(new ConnectionLost());
+      return;
+    }
+    const words = endReasonWords(record, call.limits);
+    this.#log.info(`[speech] the call ended: ${record.end_reason}`);
+    this.#toast('Call ended', words);
+    this.#update({ notice: words });
+  }
+
   #adoptTurnMode(mode) {
     this.#liveTurnMode = TURN_MODES.includes(mode) ? mode : 'voice_activity';
     if (!this.#turnModeChosen) this.#update({ turnMode: this.#liveTurnMode, talking: false });
@@ -260,7 +310,9 @@ export class SpeechStore extends EventTarget {
         this.#emit('remote-stream', event.stream);
         return;
       case 'connection-lost':
-        if (this.#state.status === 'connected') this.#fail(new ConnectionLost());
+        if (this.#state.status !== 'connected') return;
+        if (this.#call?.id && this.#callsUrl) this.#callEnded();
+        else this.#fail(new ConnectionLost());
         return;
       default: {
         const transcript = applyEvent(this.#state.transcript, event);
@@ -280,6 +332,8 @@ export class SpeechStore extends EventTarget {
   }
 
   #release() {
+    for (const timer of this.#limitTimers.splice(0)) clearTimeout(timer);
+    if (this.#state.remaining) this.#update({ remaining: '' });
     if (this.#transport) this.#closeTransport(this.#transport);
     if (this.#microphone) stopTracks(this.#microphone);
     this.#microphone = null;

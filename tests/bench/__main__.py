@@ -6,7 +6,9 @@ Starts two fake providers on loopback (0 ms and 300 ms), the production server c
   (b) throughput at concurrency 64 with 300 ms provider latency, against the limit 64 / 0.3 s;
   (c) errors;  (d) each worker's resident memory;
   (e) the chat page's click-to-connected time in Debian's Chromium against the built-in local
-      provider (its own service, python -m speech.local), p50 and p95 (--browser-only: this alone).
+      provider (its own service, python -m speech.local), p50 and p95 (--browser-only: this alone);
+  (f) one call supervisor process holding --supervisor-calls sidebands of a fake provider: event handling
+      p50 and p99, memory, and what an attach adds to a request (tests/bench/supervisor.py).
 Prints a table and writes test-artifacts/benchmark.md; --update-docs writes docs/benchmark.md too.
 """
 
@@ -29,6 +31,7 @@ from pathlib import Path
 import psycopg
 import requests
 
+from tests.bench.supervisor import supervisor_figures
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.servers import ROOT, manage, start_local_service
 from tests.vault_server import free_port
@@ -66,6 +69,20 @@ SpeechSettings.objects.update_or_create(tenant=tenant, defaults=dict(
 user = get_user_model().objects.create_user(username="bench", password="{password}")
 Membership.objects.create(user=user, tenant=tenant)
 """
+
+
+SUPERVISOR_TEXT = (
+    "One `manage.py call_supervisor` process on PostgreSQL and Redis, each call's "
+    "sideband a WebSocket to a fake provider on loopback (`tests/bench/sideband_fake.py`) that plays a "
+    "conversational turn (the user's transcription, the assistant's audio transcript, `response.done` with "
+    "usage) in every call; every line and usage row is written by the real recorder. The attach row is the "
+    "time `attach_submit` takes (one `XADD` with Redis, a hand-over to the supervisor thread without it), and "
+    "no mint waits for it: a direct-mode mint knows no call id yet (its browser's later report attaches the "
+    "call, inside that report's request), and the unified relay records and attaches its call after its "
+    "answer is sent. `--supervisor-calls`, `--supervisor-seconds` and `--turn-seconds` change the load; "
+    "`--only-supervisor` measures the supervisor alone and rewrites only this section of the report (and, with "
+    "`--update-docs`, of this file); `--no-supervisor` leaves it out"
+)
 
 
 def percentile(values, fraction):
@@ -265,6 +282,60 @@ def load_results(args, *, direct_ms, gateway_ms, errors, completed, elapsed, mem
     return rows, detail
 
 
+def supervisor_rows(args):
+    return supervisor_figures(
+        postgres=POSTGRES, redis_url=REDIS, calls=args.supervisor_calls, seconds=args.supervisor_seconds,
+        turn_seconds=args.turn_seconds,
+    )  # fmt: skip
+
+
+def print_table(rows):
+    table = ["| measure | result | target | met |", "| --- | --- | --- | --- |"]
+    table += [f"| {name} | {value} | {target} | {'yes' if ok else 'NO'} |" for name, value, target, ok in rows]
+    print("\n".join(table))
+    return table
+
+
+SUPERVISOR_HEADING = "## Call supervisor"
+
+
+def supervisor_section(args):
+    """(section text, all targets met): the supervisor's own table and what it measured."""
+    rows, detail = supervisor_rows(args)
+    table = print_table(rows)
+    print(detail)
+    measured = (
+        f"Measured on {platform.machine()}, {os.cpu_count()} cores, "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, by `make bench`"
+        + (" (`BENCH_ARGS=--only-supervisor`)" if args.only_supervisor else "")
+        + ".\n\n"
+    )
+    section = f"{SUPERVISOR_HEADING}\n\n{measured}" + "\n".join(table) + f"\n\n{detail}. {SUPERVISOR_TEXT}.\n"
+    return section, all(ok for *_, ok in rows)
+
+
+def section_replace(text, section):
+    """`text` (a report) with its supervisor section replaced by `section`, or `section` added at the end."""
+    start = text.find(f"\n{SUPERVISOR_HEADING}\n")
+    if start < 0:
+        return text.rstrip("\n") + "\n\n" + section
+    end = text.find("\n## ", start + 1)
+    return text[: start + 1] + section + (text[end:] if end >= 0 else "")
+
+
+def report_write(args, section_or_report, *, only_section=False):
+    """Writes the report to test-artifacts/ (and docs/ with --update-docs); a section alone replaces its own."""
+    targets = [REPORT] + ([DOCS_REPORT] if args.update_docs else [])
+    for path in targets:
+        path.parent.mkdir(exist_ok=True)
+        if only_section:
+            text = section_replace(path.read_text() if path.exists() else "# Benchmark\n", section_or_report)
+        else:
+            text = section_or_report
+        path.write_text(text)
+        print(f"written to {path.relative_to(ROOT)}")
+
+
 def report_text(args, scheme, table, detail):
     return (
         "# Benchmark\n\n"
@@ -278,7 +349,7 @@ def report_text(args, scheme, table, detail):
         "Direct and gateway calls alternate, so drift in the machine's speed meets both.\n\n"
         + "\n".join(table)
         + f"\n\n{detail}.\n\n"
-        "The last row is the chat page in Debian's Chromium (Playwright, a fake microphone), logged in as a "
+        + "The browser row is the chat page in Debian's Chromium (Playwright, a fake microphone), logged in as a "
         "member of a tenant on the built-in local provider (its own service process): from the click on "
         "Connect to the connected state (a minted secret, the SDP exchange with the local provider, ICE and "
         "DTLS between this machine's own addresses, the data channel open), as the page itself measures and "
@@ -314,6 +385,13 @@ def main():
     parser.add_argument(
         "--browser-only", action="store_true", help="only the browser's connect time (no latency or throughput run)"
     )
+    parser.add_argument("--supervisor-calls", type=int, default=1000, help="calls one supervisor process holds")
+    parser.add_argument("--supervisor-seconds", type=float, default=30, help="the supervisor's measured window")
+    parser.add_argument("--turn-seconds", type=float, default=10, help="a turn in every call this often")
+    parser.add_argument("--no-supervisor", action="store_true", help="skip the call supervisor's figures")
+    parser.add_argument(
+        "--only-supervisor", action="store_true", help="measure the call supervisor alone (its report section only)"
+    )
     parser.add_argument("--no-report", action="store_true", help="print only; write no report")
     parser.add_argument(
         "--update-docs", action="store_true", help="write docs/benchmark.md too (by default: test-artifacts/ only)"
@@ -325,8 +403,15 @@ def main():
         parser.error("--browser-only measures part of the table: not with --no-browser or --update-docs")
     if args.connects < 10:
         parser.error("--connects: at least 10, for a p95 worth the name")
+    if args.only_supervisor:
+        section, met = supervisor_section(args)
+        if not args.no_report:
+            report_write(args, section, only_section=True)
+        return 0 if met else 1
     if not args.no_browser:
         browser_check()
+    if args.browser_only:
+        args.no_supervisor = True
 
     folder = tempfile.mkdtemp(prefix="bench-")
     processes = []
@@ -479,19 +564,17 @@ def main():
             f"up before the next, as the page measures them (click to connected): "
             f"min {min(connect_ms)} ms, max {max(connect_ms)} ms"
         )
-    table = ["| measure | result | target | met |", "| --- | --- | --- | --- |"]
-    table += [f"| {name} | {value} | {target} | {'yes' if ok else 'NO'} |" for name, value, target, ok in rows]
-    print("\n".join(table))
+    table = print_table(rows)
     print(detail)
+    supervisor_met = True
+    if not args.no_supervisor:
+        section, supervisor_met = supervisor_section(args)
     if not args.no_report:
         report = report_text(args, scheme, table, detail)
-        REPORT.parent.mkdir(exist_ok=True)
-        REPORT.write_text(report)
-        print(f"written to {REPORT.relative_to(ROOT)}")
-        if args.update_docs:
-            DOCS_REPORT.write_text(report)
-            print(f"written to {DOCS_REPORT.relative_to(ROOT)}")
-    return 0 if all(ok for *_, ok in rows) else 1
+        if not args.no_supervisor:
+            report = section_replace(report, section)
+        report_write(args, report)
+    return 0 if all(ok for *_, ok in rows) and supervisor_met else 1
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ export class FakeTransport extends EventTarget {
     this.connectOptions = null;
     this.sessionHadSecret = null;
     this.rejectConnect = null;
+    this.providerCallId = ''; // set by 'ok': the provider's call id a real transport reads from Location
   }
 
   async connect(session, options) {
@@ -33,6 +34,7 @@ export class FakeTransport extends EventTarget {
     switch (this.script) {
       case 'ok':
         this.connected = true;
+        if (session.client_secret) this.providerCallId = 'rtc_fake1';
         return;
       case 'timeout':
         throw new NegotiationTimeout(options.timeoutMs);

@@ -220,3 +220,26 @@ test('a connection that fails once up is lost, once; nothing is heard after clos
   pc.channel.receive({ type: 'input_audio_buffer.speech_started' });
   assert.deepEqual(events, [{ type: 'connection-lost' }]);
 });
+
+test("the provider's call id is read from its answer's Location (direct mode only)", async () => {
+  answer = () => new Response('v=0 answer', { status: 201, headers: { Location: '/v1/realtime/calls/rtc_42' } });
+  const direct = await up();
+  assert.equal(direct.transport.providerCallId, 'rtc_42');
+  direct.transport.close();
+  const unified = await up(payload({ client_secret: null, webrtc: { url: '/api/v1/realtime_call', data_channel: 'oai-events' } }));
+  assert.equal(unified.transport.providerCallId, '');
+  answer = () => new Response('v=0 answer', { status: 201, headers: { Location: '/v1/realtime/calls/../../evil' } });
+  assert.equal((await up()).transport.providerCallId, '');
+});
+
+test('a data channel the provider closes ends the call, once; one we close does not', async () => {
+  const { transport, pc, events } = await up();
+  pc.channel.dispatchEvent(new Event('close'));
+  pc.state('failed');
+  assert.deepEqual(events, [{ type: 'connection-lost' }]);
+  const other = await up();
+  other.transport.close();
+  other.pc.channel.dispatchEvent(new Event('close'));
+  assert.deepEqual(other.events, []);
+  transport.close();
+});

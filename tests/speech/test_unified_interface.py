@@ -3,6 +3,7 @@
 import pytest
 import responses
 from django.test import Client
+from django.utils.http import urlencode
 
 from speech.models import SessionAudit
 from tests.conftest import SERVER_KEY
@@ -28,7 +29,9 @@ def relay(client, query="", body=OFFER, **headers):
 def test_the_session_answer_points_at_the_gateway_and_holds_no_secret(logged_in_client, unified, openai_mint):
     body = logged_in_client.post("/realtime_session", data='{"voice": "marin"}', content_type="application/json").json()
     assert body["client_secret"] is None
-    assert body["webrtc"]["url"] == "/api/v1/realtime_call?model=gpt-realtime&voice=marin"
+    query = urlencode({"model": "gpt-realtime", "voice": "marin", "call": body["call"]["ref"]})
+    assert body["webrtc"]["url"] == f"/api/v1/realtime_call?{query}"
+    assert body["call"]["report_url"] is None  # the relay learns the call id itself
     assert body["webrtc"]["data_channel"] == "oai-events"
     assert len(openai_mint.calls) == 0  # nothing minted
     assert not SessionAudit.objects.exists()

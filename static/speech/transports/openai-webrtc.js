@@ -6,6 +6,7 @@
  * events/openai.js. The contract is documented in transport.js.
  */
 
+import { callIdFromLocation } from '../call-record.js';
 import { clientEvents, DEFAULT_VOICE_ACTIVITY, normalise } from '../events/openai.js';
 import { gatewayFetch } from '../http.js';
 import { NegotiationError, NegotiationTimeout, TransportClosed } from './transport.js';
@@ -68,12 +69,22 @@ export class OpenAIWebRTCTransport extends EventTarget {
   #abortConnect = null;
   #connected = false;
   #closed = false;
+  #providerCallId = '';
   #voiceActivity = DEFAULT_VOICE_ACTIVITY; // the session's own turn detection, restored after push-to-talk
 
   /** @param {{log?: Console}} [options] */
   constructor({ log = console } = {}) {
     super();
     this.#log = log;
+  }
+
+  /**
+   * The provider's call id, from its answer's Location header (direct mode), once connected; '' when the
+   * provider did not name it (the gateway's relay learns it itself in unified mode).
+   * @returns {string}
+   */
+  get providerCallId() {
+    return this.#providerCallId;
   }
 
   /**
@@ -156,6 +167,7 @@ export class OpenAIWebRTCTransport extends EventTarget {
     }
     // An error body fed to setRemoteDescription fails as "Failed to parse SessionDescription".
     if (!response.ok) throw await refusal(response);
+    if (session.client_secret) this.#providerCallId = callIdFromLocation(response.headers.get('Location'));
     await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
     await Promise.all([connected, opened]);
   }
@@ -177,7 +189,13 @@ export class OpenAIWebRTCTransport extends EventTarget {
       this.#emit(neutral);
     });
     channel.addEventListener('open', () => this.#log.info('[webrtc] data channel open'));
-    channel.addEventListener('close', () => this.#log.info('[webrtc] data channel closed'));
+    channel.addEventListener('close', () => {
+      this.#log.info('[webrtc] data channel closed');
+      // Not by us: the provider ended the call (the server's hang-up, a limit).
+      if (!this.#connected) return;
+      this.#connected = false;
+      this.#emit({ type: 'connection-lost' });
+    });
     return channel;
   }
 

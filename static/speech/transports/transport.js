@@ -9,13 +9,15 @@
  *   sendText(text), startTalking(), stopTalking(), cancel(), setTurnMode(mode) → boolean
  *                                               false when the call is not up
  *   close()                                     ends the call; the microphone stays the caller's
+ *   providerCallId                             the provider's call id once connected, or '' (a getter)
  *
  * It is an EventTarget; each event is a CustomEvent whose detail is the neutral event itself
  * ({type, ...}): 'session.started', 'user.speech_started', 'user.speech_stopped',
  * 'assistant.speaking' {speaking}, 'transcript.started' | 'transcript.delta' | 'transcript.done' |
  * 'transcript.failed' {role, id, text}, 'error' {message, code}, 'response.failed' {message, code}
  * (see events/openai.js), and from the transport itself 'remote-stream' {stream} and
- * 'connection-lost'. No event fires after close().
+ * 'connection-lost' (the peer connection failed, or the provider closed the call). No event fires
+ * after close().
  */
 
 /** The event types a transport emits. */

@@ -496,3 +496,24 @@ def test_an_unforeseen_failure_in_a_handler_answers_server_error(monkeypatch):
     client = run(scenario())
     assert client.received[0]["error"]["code"] == "server_error" and client.received[0]["error"]["event_id"] == "evt_s"
     assert client.types()[1:] == ["conversation.item.added", "conversation.item.done"]
+
+
+def test_a_responses_own_instructions_are_said_verbatim_less_a_say_exactly_lead():
+    async def scenario():
+        client = ModelClient(TRANSCRIBED)
+        client.say("Hello")  # pending input a server's notice does not answer
+        client.send({"type": "response.create", "response": {
+            "instructions": "Say exactly: This call has reached its time limit. Goodbye.",
+            "metadata": {"gateway_notice": "time_limit"},
+        }})  # fmt: skip
+        first = await client.wait_for("response.done")
+        client.send({"type": "response.create", "response": {"instructions": "Hold the line, please."}})
+        second = await client.wait_for("response.done")
+        await client.settle()
+        return first, second
+
+    first, second = run(scenario())
+    said = first["response"]["output"][0]["content"][0]["transcript"]
+    assert said == "This call has reached its time limit. Goodbye."
+    assert first["response"]["metadata"] == {"gateway_notice": "time_limit"}
+    assert second["response"]["output"][0]["content"][0]["transcript"] == "Hold the line, please."

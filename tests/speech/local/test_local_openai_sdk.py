@@ -323,7 +323,10 @@ def test_the_sideband_receives_what_the_data_channel_receives_and_may_send(calle
 
     rtc, updated = run(scenario())
     assert updated["session"]["instructions"] == "Side."
-    sideband_types = [e["type"] for e in sideband_events]
+    # The sideband, too, begins with the call's session.
+    assert sideband_events[0]["type"] == "session.created"
+    assert sideband_events[0]["session"]["id"] == rtc.received[0]["session"]["id"]
+    sideband_types = [e["type"] for e in sideband_events[1:]]
     channel_types = [e["type"] for e in rtc.received if e["type"] != "session.created"]
     assert sideband_types == channel_types[: len(sideband_types)]
     assert {"input_audio_buffer.speech_started", "response.output_audio_transcript.done"} <= set(sideband_types)

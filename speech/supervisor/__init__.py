@@ -1,0 +1,1 @@
+"""The asyncio side: one sideband connection per call (session.py), its records and limits."""
