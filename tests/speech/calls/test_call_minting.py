@@ -338,3 +338,12 @@ def test_a_stale_reading_is_read_again(speech_settings, settings):
     call_gate(tenant_id=speech_settings.tenant_id)  # uses the earlier reading, reads again after the answer
     with pytest.raises(BudgetExceeded):
         call_gate(tenant_id=speech_settings.tenant_id)
+
+
+def test_reports_are_rate_limited_per_caller(logged_in_client, speech_settings, settings):
+    settings.SPEECH_CALL_REPORT_RATE = "2/m"
+    for _ in range(2):
+        assert code(report(logged_in_client, "forged")) == (400, "call_ref_invalid")
+    response = report(logged_in_client, "forged")
+    assert code(response) == (429, "rate_limited")
+    assert int(response["Retry-After"]) >= 1
