@@ -347,3 +347,10 @@ def test_reports_are_rate_limited_per_caller(logged_in_client, speech_settings, 
     response = report(logged_in_client, "forged")
     assert code(response) == (429, "rate_limited")
     assert int(response["Retry-After"]) >= 1
+
+
+def test_a_spent_budget_refuses_unified_mode_before_the_relay(logged_in_client, unified):
+    CallPolicy.objects.create(tenant=unified.tenant, monthly_budget=Decimal("0"))
+    assert code(mint(logged_in_client)) == (402, "budget_exceeded")
+    assert code(relay(logged_in_client)) == (402, "budget_exceeded")
+    assert SessionAudit.objects.get().error_code == "budget_exceeded"  # the relay's attempt
