@@ -12,14 +12,13 @@ from settings_admin.secrets import SecretsAuthError, SecretsError, tenant_creden
 
 from . import errors
 from .audit import audit_record
-from .calls.models import Call
 from .calls.services import (
     CALL_REF_MARGIN_SECONDS,
     CallDraft,
     call_gate,
     call_id_new,
     call_record,
-    call_ref_bound,
+    call_ref_unopened,
     call_ticket,
 )
 from .models import Outcome
@@ -315,12 +314,10 @@ def realtime_call_create(*, speech_settings, actor, requested, offer_sdp, prefer
     with session_attempt(speech_settings=speech_settings, actor=actor, requested=requested) as attempt:
         call_id = call_id_new()
         if call_ref is not None:
-            call_id = call_ref_bound(
+            call_id = call_ref_unopened(
                 value=call_ref, tenant_id=speech_settings.tenant_id, actor=str(actor),
                 max_age=call_ref_max_age(speech_settings),
-            ).call_id  # fmt: skip
-            if Call.objects.filter(pk=call_id).exists():
-                raise errors.CallAlreadyReported("This call reference has opened its call already.")
+            )  # fmt: skip
         provider, api_key, config, policy = _prepare(
             speech_settings=speech_settings, requested=requested, preference=preference, attempt=attempt
         )

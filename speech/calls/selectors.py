@@ -1,7 +1,7 @@
 """Reading calls: who may see which, what a tenant spent this month, usage by day and by month."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, DateTimeField, DurationField, ExpressionWrapper, F, Q, Sum, Value
@@ -59,7 +59,7 @@ class CallUsage:
 
 def _usage(calls, *, trunc, starts, now):
     rows = (
-        calls.annotate(bucket=trunc("minted_at"))
+        calls.annotate(bucket=trunc("minted_at", tzinfo=UTC))  # days and months of UTC, whatever TIME_ZONE
         .values("bucket")
         .annotate(
             count=Count("id"),

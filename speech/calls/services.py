@@ -197,6 +197,14 @@ def call_ref_bound(*, value, tenant_id, actor, max_age):
     return read
 
 
+def call_ref_unopened(*, value, tenant_id, actor, max_age):
+    """The call id of a relay's reference (call_ref_bound's checks), once: a reference opens one call."""
+    call_id = call_ref_bound(value=value, tenant_id=tenant_id, actor=actor, max_age=max_age).call_id
+    if Call.objects.filter(pk=call_id).exists():
+        raise errors.CallAlreadyReported("This call reference has opened its call already.")
+    return call_id
+
+
 def call_report(*, tenant_id, actor, ref, provider_call_id, max_age):
     """The browser reports the provider's call id of a call it was minted. Accepted only with a reference this
     gateway signed for this tenant and this actor, not older than `max_age` seconds, a call id of the provider's

@@ -221,6 +221,8 @@ export class SpeechStore extends EventTarget {
     if (call.report_url && transport?.providerCallId) {
       // Fire and forget: "connected" never waits for the gateway.
       reportCall(call.report_url, { ref: call.ref, providerCallId: transport.providerCallId }, { log: this.#log });
+    } else if (call.report_url) {
+      this.#log.warn("[speech] the provider's answer named no call id: the gateway cannot follow this call");
     }
     const limit = Number(call.limits?.max_call_seconds);
     if (!(limit > 0)) return;

@@ -176,3 +176,26 @@ def test_a_direct_mode_report_of_another_tenants_call_id_is_refused(chat):
     until(lambda: Call.objects.get(pk=call["id"]).provider_call_id == own_call_id)
     page.click("#hangup")
     until(lambda: Call.objects.filter(pk=call["id"], status=CallStatus.ENDED).exists())
+
+
+def test_a_unified_call_is_supervised_from_the_relay_and_its_end_is_shown(chat):
+    SpeechSettings.objects.filter(tenant__slug="default").update(webrtc_mode="unified")
+    policy(max_call_seconds=2)
+    page = chat.page
+    chat.log_in()
+    with (
+        page.expect_response(lambda r: "/api/v1/realtime_call" in r.url) as relayed,
+        page.expect_response(lambda r: r.url.endswith("/realtime_session")) as minted,
+    ):
+        page.click("#connect")
+        chat.wait_connected()
+    call = minted.value.json()["call"]
+    assert call["report_url"] is None
+    assert relayed.value.headers["x-call-id"] == call["id"]
+    record = Call.objects.get(pk=call["id"])
+    assert (record.webrtc_mode, record.status) == ("unified", CallStatus.ACTIVE)
+    assert record.provider_call_id == relayed.value.headers["x-realtime-call-id"]
+    page.wait_for_selector("#call-notice[data-kind=ended]", timeout=20000)
+    assert page.text_content("#call-notice") == "The call reached its time limit of 2 seconds."
+    assert Call.objects.get(pk=call["id"]).end_reason == EndReason.TIME_LIMIT
+    assert not [line for line in chat.console if REPORT in line]

@@ -338,3 +338,19 @@ def test_a_stale_reading_is_read_again(speech_settings, settings):
     call_gate(tenant_id=speech_settings.tenant_id)  # uses the earlier reading, reads again after the answer
     with pytest.raises(BudgetExceeded):
         call_gate(tenant_id=speech_settings.tenant_id)
+
+
+def test_reports_are_rate_limited_per_caller(logged_in_client, speech_settings, settings):
+    settings.SPEECH_CALL_REPORT_RATE = "2/m"
+    for _ in range(2):
+        assert code(report(logged_in_client, "forged")) == (400, "call_ref_invalid")
+    response = report(logged_in_client, "forged")
+    assert code(response) == (429, "rate_limited")
+    assert int(response["Retry-After"]) >= 1
+
+
+def test_a_spent_budget_refuses_unified_mode_before_the_relay(logged_in_client, unified):
+    CallPolicy.objects.create(tenant=unified.tenant, monthly_budget=Decimal("0"))
+    assert code(mint(logged_in_client)) == (402, "budget_exceeded")
+    assert code(relay(logged_in_client)) == (402, "budget_exceeded")
+    assert SessionAudit.objects.get().error_code == "budget_exceeded"  # the relay's attempt
