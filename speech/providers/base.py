@@ -140,6 +140,9 @@ class RealtimeProvider:
     operator_hosts_allowed = True
     # Whether the server can join a live call over WebSocket (the sideband) and hang it up (speech/supervisor).
     supports_sideband = False
+    # Whether a call's sideband names the session its client secret was minted with (session.created's id): then
+    # the supervisor refuses a call whose session is another. Only where that is known, or every call would end.
+    sideband_names_minted_session = False
 
     def endpoint_hosts(self):
         """Where this provider's endpoints live, as host_allowed() entries: the only hosts a tenant's

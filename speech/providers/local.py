@@ -42,6 +42,7 @@ class LocalRealtimeProvider(OpenAIRealtimeProvider):
     credential_env = ""
     options_serializer = LocalRealtimeOptions
     supports_unified = True
+    sideband_names_minted_session = True  # speech/local: a call opened with a client secret keeps its session id
 
     operator_hosts_allowed = False  # its keys go only where the operator runs it
 

@@ -135,7 +135,7 @@ def target_load(*, call_id):
         options=options,
         api_key=api_key,
         provider_call_id=call.provider_call_id,
-        provider_session_id=call.provider_session_id,
+        provider_session_id=call.provider_session_id if provider.sideband_names_minted_session else "",
         records_transcript=call.records_transcript,
         connected_at=call.connected_at or timezone.now(),
         policy=call_policy_get(tenant_id=call.tenant_id),

@@ -40,7 +40,7 @@ RECORD_NEGOTIATION = """
 (() => {
   const fetchOriginal = window.fetch;
   window.fetch = function (url, init) {
-    if (String(url).includes('/calls')) window.__offer = init.body;
+    if (String(url).includes('/realtime/calls')) window.__offer = init.body;
     return fetchOriginal.apply(this, arguments);
   };
   const setRemote = RTCPeerConnection.prototype.setRemoteDescription;

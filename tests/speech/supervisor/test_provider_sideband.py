@@ -8,14 +8,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import openai
 import pytest
 import responses
+from django.utils import timezone
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import InvalidStatus
 
 from speech import errors
+from speech.calls.models import Call, CallStatus
 from speech.providers.azure_openai import AzureOpenAIProvider
 from speech.providers.local import LocalRealtimeProvider
 from speech.providers.openai_realtime import OpenAIRealtimeProvider
+from speech.supervisor.session import target_load
 
 OPENAI_ENDPOINT = "https://api.openai.com/v1/realtime/client_secrets"
 AZURE_ENDPOINT = "https://contoso.openai.azure.com/openai/v1/realtime/client_secrets"
@@ -164,3 +167,16 @@ def test_the_sideband_is_the_sdks_connect_call_id():
     sdk, ours = seen
     assert ours == sdk
     assert sdk[0].startswith("/v1/realtime?") and "call_id=rtc_abc" in sdk[0]
+
+
+@pytest.mark.django_db
+def test_the_minted_session_is_checked_only_where_the_provider_names_it_on_the_sideband(speech_settings):
+    """OpenAI does not document that a call's session id is its secret's: checking it there could end every call."""
+    call = Call.objects.create(
+        tenant=speech_settings.tenant, provider="openai_realtime", model="gpt-realtime", voice="verse",
+        webrtc_mode="direct", minted_at=timezone.now(), status=CallStatus.ACTIVE, provider_call_id="rtc_abc",
+        provider_session_id="sess_minted",
+    )  # fmt: skip
+    assert target_load(call_id=str(call.pk)).provider_session_id == ""
+    assert not OpenAIRealtimeProvider.sideband_names_minted_session
+    assert LocalRealtimeProvider.sideband_names_minted_session
