@@ -6,7 +6,9 @@ Answers have the shape {"error": {"code": ..., "message": ...}}.
 import logging
 import re
 
+from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -244,6 +246,11 @@ def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: our errors and DRF's own in one shape. Anything else goes on to Django's
     handler500 (speech.ops.error_pages.server_error), which logs it and answers internal_error."""
     exc = fault_error(exc) or exc
+    # Django's own (get_object_or_404, a view's PermissionDenied): DRF answers them as its NotFound / PermissionDenied.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
     if isinstance(exc, SpeechError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return error_response(code=exc.code, message=exc.message, status=exc.status, headers=headers)
