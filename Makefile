@@ -19,6 +19,7 @@ START_LOCAL = $(BIN)/python -m speech.local & pids="$$pids $$!"; trap 'kill $$pi
 # With REDIS_URL (from the environment or .env), `make serve` also runs a call supervisor beside the web server
 # (docs/deployment.md, "Call supervisors"), stopped with it; without Redis each web process supervises the calls
 # it attaches itself and the command exits at once. `make serve SERVE_SUPERVISOR=false` runs none here.
+# `make run` always supervises in its own process (SPEECH_CALL_DISPATCH=in_process), Redis or not.
 SERVE_SUPERVISOR ?= true
 SUPERVISOR_METRICS_PORT ?= 8002
 START_SUPERVISOR = SPEECH_SUPERVISOR_METRICS_PORT=$${SPEECH_SUPERVISOR_METRICS_PORT:-$(SUPERVISOR_METRICS_PORT)} \
@@ -55,7 +56,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	$(BIN)/python manage.py bootstrap
 	@echo "Serving http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/), local provider $(LOCAL_REALTIME_URL)"
-	@$(START_LOCAL); $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@$(START_LOCAL); SPEECH_CALL_DISPATCH=$${SPEECH_CALL_DISPATCH:-in_process} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Production server: granian's WSGI workers (config/serve.py), static files collected and served by
 # WhiteNoise, metrics added up across workers; with REDIS_URL a call supervisor process beside them.

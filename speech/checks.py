@@ -41,3 +41,21 @@ def check_allowed_endpoint_hosts(app_configs=None, **kwargs):
         for entry in settings.SPEECH_ALLOWED_ENDPOINT_HOSTS
         if not host_entry_valid(entry)
     ]
+
+
+CALL_DISPATCHES = ("in_process", "redis")
+
+
+@register()
+def check_call_dispatch(app_configs=None, **kwargs):
+    # A wrong value would leave every call unsupervised, one log line at a time: refuse it at start.
+    dispatch = settings.SPEECH_CALL_DISPATCH
+    if dispatch not in CALL_DISPATCHES:
+        return [Error(f"SPEECH_CALL_DISPATCH {dispatch!r} is not a dispatch.", hint='Give "in_process" or "redis".',
+                      id="speech.E010")]  # fmt: skip
+    if dispatch == "redis" and not settings.REDIS_URL:
+        return [Error('SPEECH_CALL_DISPATCH is "redis" but REDIS_URL is empty.',
+                      hint='Set REDIS_URL, or SPEECH_CALL_DISPATCH="in_process".', id="speech.E011")]  # fmt: skip
+    if settings.SPEECH_SUPERVISOR_MAX_CALLS < 1:
+        return [Error("SPEECH_SUPERVISOR_MAX_CALLS must be 1 or more.", id="speech.E012")]
+    return []

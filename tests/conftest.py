@@ -27,6 +27,13 @@ def _fresh_cache():
     _forget_cached_settings()
 
 
+@pytest.fixture(autouse=True)
+def _supervise_in_process(settings):
+    """No call_supervisor process runs beside the suite: the test process supervises the calls it attaches, with
+    REDIS_URL set too (make test-scaleout). Tests of the Redis Stream dispatch choose it themselves."""
+    settings.SPEECH_CALL_DISPATCH = "in_process"
+
+
 def _database_fixture(request):
     """The database fixture this test uses ("db" or "transactional_db"), or None."""
     marker = request.node.get_closest_marker("django_db")

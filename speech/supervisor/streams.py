@@ -40,17 +40,23 @@ DRAIN_SECONDS = 25.0  # on shutdown, how long the calls' handlers get to return 
 CONSUMER_FORGET_SECONDS = 600  # a consumer that owns nothing and has not read for this long is removed
 READ_BLOCK_MS = 1000
 
-# Touch the given jobs only while this consumer owns them (an XCLAIM with min-idle 0 would take another's).
+# Touch the given jobs only while this consumer owns them (an XCLAIM with min-idle 0 would take another's). For each
+# id: "owned" (touched), "other" (another consumer's now) or "missing" (pending nowhere: done by another, or lost
+# with a Redis that restarted empty).
 KEEP_OWNED = """
-local owned = {}
+local states = {}
 for i = 3, #ARGV do
     local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-    if pending[1] and pending[1][2] == ARGV[2] then
+    if not pending[1] then
+        states[#states + 1] = 'missing'
+    elseif pending[1][2] == ARGV[2] then
         redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
-        owned[#owned + 1] = ARGV[i]
+        states[#states + 1] = 'owned'
+    else
+        states[#states + 1] = 'other'
     end
 end
-return owned
+return states
 """
 
 
@@ -82,6 +88,7 @@ class Job:
         self.stop = asyncio.Event()
         self.task = None
         self.lost = False  # another supervisor owns the job now
+        self.orphan = False  # the job is pending nowhere any more
 
 
 class StreamSupervisor:
@@ -128,10 +135,7 @@ class StreamSupervisor:
     async def _group_ensure(self, stop):
         while not stop.is_set():
             try:
-                await self.client.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+                await self._group_create()
             except redis.RedisError as exc:
                 self._redis_failed(exc)
                 await _sleep_or_stop(stop, 1.0)
@@ -139,6 +143,21 @@ class StreamSupervisor:
             self._redis_answered()
             return True
         return False
+
+    async def _group_create(self):
+        try:
+            await self.client.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _group_lost(self, exc):
+        """Whether `exc` says the group is gone (Redis restarted empty); if so, makes it again."""
+        if not isinstance(exc, redis.ResponseError) or "NOGROUP" not in str(exc):
+            return False
+        logger.warning("call supervisor: the consumer group was gone (Redis restarted empty?); made it again")
+        await self._group_create()
+        return True
 
     async def _read(self, stop):
         while not stop.is_set():
@@ -151,6 +170,8 @@ class StreamSupervisor:
                     GROUP, self.consumer, {self.stream: ">"}, count=min(free, 100), block=READ_BLOCK_MS
                 )
             except redis.RedisError as exc:
+                if await self._group_lost_safely(exc):
+                    continue
                 self._redis_failed(exc)
                 await _sleep_or_stop(stop, 1.0)
                 continue
@@ -167,24 +188,39 @@ class StreamSupervisor:
                 await self._claim()
                 await self._forget_consumers()
             except redis.RedisError as exc:
-                self._redis_failed(exc)
+                if not await self._group_lost_safely(exc):
+                    self._redis_failed(exc)
             else:
                 self._redis_answered()
             await _sleep_or_stop(stop, max(0.0, self.heartbeat_seconds - (time.monotonic() - started)))
+
+    async def _group_lost_safely(self, exc):
+        try:
+            return await self._group_lost(exc)
+        except redis.RedisError:
+            return False
 
     async def _keep(self):
         held = list(self.jobs)
         if not held:
             return
-        owned = set(await self.keep_owned(keys=[self.stream], args=[GROUP, self.consumer, *held]))
-        for entry_id in held:
+        states = await self.keep_owned(keys=[self.stream], args=[GROUP, self.consumer, *held])
+        for entry_id, state in zip(held, states, strict=True):
             job = self.jobs.get(entry_id)
-            if job is not None and entry_id not in owned and not job.task.done():
+            if job is None or job.task.done() or state == "owned":
+                continue
+            if state == "other" and not job.lost:
                 # Another supervisor claimed it while our beats did not reach Redis: the call is its own now.
                 logger.warning("call %s: job %s was taken over by another supervisor; leaving the call", job.call_id,
                                entry_id)  # fmt: skip
-                job.stop.set()
                 job.lost = True
+                job.stop.set()
+            elif state == "missing" and not job.orphan:
+                # Done by another supervisor (the call ended: the handler sees it too), or lost with Redis's data:
+                # this process keeps the call to its end, but nobody would re-join it should this process die.
+                logger.warning("call %s: job %s is no longer in Redis; supervising the call on without it",
+                               job.call_id, entry_id)  # fmt: skip
+                job.orphan = True
 
     async def _claim(self):
         start = "0-0"
@@ -239,25 +275,8 @@ class StreamSupervisor:
         job.task = asyncio.create_task(self._supervise(job))
 
     async def _supervise(self, job):
-        outcome = None
         try:
-            if not await sync_to_async(call_open)(job.call_id):
-                outcome = "already_ended"
-            else:
-                metrics.supervised_calls.inc()
-                try:
-                    await self.handler(call_id=job.call_id, stop=job.stop)
-                finally:
-                    metrics.supervised_calls.dec()
-                outcome = ("lost" if job.lost else "released") if job.stop.is_set() else "supervised"
-        except Exception:
-            logger.exception("supervision of call %s failed", job.call_id)
-            try:
-                await sync_to_async(call_lost)(job.call_id)
-                outcome = "failed"
-            except Exception:  # the database too: leave the job pending, another beat retries it
-                logger.exception("call %s could not be ended as lost; its job stays pending", job.call_id)
-                outcome = None
+            outcome = await self._outcome(job)
         finally:
             self.jobs.pop(job.entry_id, None)
             self.calls.pop(job.call_id, None)
@@ -265,6 +284,29 @@ class StreamSupervisor:
             await self._ack(job.entry_id, outcome)
         elif outcome is not None:
             metrics.supervisor_jobs_total.labels(outcome).inc()
+
+    async def _outcome(self, job):
+        """Runs the job; returns how it ended, or None to leave it pending (claimed and retried once idle)."""
+        try:
+            if not await sync_to_async(call_open)(job.call_id):
+                return "already_ended"
+        except Exception:  # the database: nothing is known of the call yet, so nothing is ended
+            logger.exception("call %s could not be read; its job stays pending", job.call_id)
+            return None
+        metrics.supervised_calls.inc()
+        try:
+            await self.handler(call_id=job.call_id, stop=job.stop)
+        except Exception:
+            logger.exception("supervision of call %s failed", job.call_id)
+            try:
+                await sync_to_async(call_lost)(job.call_id)
+            except Exception:  # the database too: leave the job pending, another beat retries it
+                logger.exception("call %s could not be ended as lost; its job stays pending", job.call_id)
+                return None
+            return "failed"
+        finally:
+            metrics.supervised_calls.dec()
+        return ("lost" if job.lost else "released") if job.stop.is_set() else "supervised"
 
     async def _ack(self, entry_id, outcome):
         try:

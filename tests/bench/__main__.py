@@ -71,7 +71,7 @@ Membership.objects.create(user=user, tenant=tenant)
 
 
 SUPERVISOR_TEXT = (
-    "The supervisor rows are one `manage.py call_supervisor` process on PostgreSQL and Redis, each call's "
+    "One `manage.py call_supervisor` process on PostgreSQL and Redis, each call's "
     "sideband a WebSocket to a fake provider on loopback (`tests/bench/sideband_fake.py`) that plays a "
     "conversational turn (the user's transcription, the assistant's audio transcript, `response.done` with "
     "usage) in every call; every line and usage row is written by the real recorder. The attach row is the "
@@ -79,7 +79,8 @@ SUPERVISOR_TEXT = (
     "no mint waits for it: a direct-mode mint knows no call id yet (its browser's later report attaches the "
     "call, inside that report's request), and the unified relay records and attaches its call after its "
     "answer is sent. `--supervisor-calls`, `--supervisor-seconds` and `--turn-seconds` change the load; "
-    "`--only-supervisor` measures the supervisor alone, `--no-supervisor` leaves it out"
+    "`--only-supervisor` measures the supervisor alone and rewrites only this section of the report (and, with "
+    "`--update-docs`, of this file); `--no-supervisor` leaves it out"
 )
 
 
@@ -257,7 +258,47 @@ def print_table(rows):
     return table
 
 
-def report_text(args, scheme, table, detail, supervisor_detail=""):
+SUPERVISOR_HEADING = "## Call supervisor"
+
+
+def supervisor_section(args):
+    """(section text, all targets met): the supervisor's own table and what it measured."""
+    rows, detail = supervisor_rows(args)
+    table = print_table(rows)
+    print(detail)
+    measured = (
+        f"Measured on {platform.machine()}, {os.cpu_count()} cores, "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, by `make bench`"
+        + (" (`BENCH_ARGS=--only-supervisor`)" if args.only_supervisor else "")
+        + ".\n\n"
+    )
+    section = f"{SUPERVISOR_HEADING}\n\n{measured}" + "\n".join(table) + f"\n\n{detail}. {SUPERVISOR_TEXT}.\n"
+    return section, all(ok for *_, ok in rows)
+
+
+def section_replace(text, section):
+    """`text` (a report) with its supervisor section replaced by `section`, or `section` added at the end."""
+    start = text.find(f"\n{SUPERVISOR_HEADING}\n")
+    if start < 0:
+        return text.rstrip("\n") + "\n\n" + section
+    end = text.find("\n## ", start + 1)
+    return text[: start + 1] + section + (text[end:] if end >= 0 else "")
+
+
+def report_write(args, section_or_report, *, only_section=False):
+    """Writes the report to test-artifacts/ (and docs/ with --update-docs); a section alone replaces its own."""
+    targets = [REPORT] + ([DOCS_REPORT] if args.update_docs else [])
+    for path in targets:
+        path.parent.mkdir(exist_ok=True)
+        if only_section:
+            text = section_replace(path.read_text() if path.exists() else "# Benchmark\n", section_or_report)
+        else:
+            text = section_or_report
+        path.write_text(text)
+        print(f"written to {path.relative_to(ROOT)}")
+
+
+def report_text(args, scheme, table, detail):
     return (
         "# Benchmark\n\n"
         f"`make bench` on {platform.machine()}, {os.cpu_count()} cores, "
@@ -270,7 +311,6 @@ def report_text(args, scheme, table, detail, supervisor_detail=""):
         "Direct and gateway calls alternate, so drift in the machine's speed meets both.\n\n"
         + "\n".join(table)
         + f"\n\n{detail}.\n\n"
-        + (f"{supervisor_detail}. {SUPERVISOR_TEXT}.\n\n" if supervisor_detail else "")
         + "The browser row is the chat page in Debian's Chromium (Playwright, a fake microphone), logged in as a "
         "member of a tenant on the built-in local provider (its own service process): from the click on "
         "Connect to the connected state (a minted secret, the SDP exchange with the local provider, ICE and "
@@ -308,7 +348,7 @@ def main():
     parser.add_argument("--turn-seconds", type=float, default=10, help="a turn in every call this often")
     parser.add_argument("--no-supervisor", action="store_true", help="skip the call supervisor's figures")
     parser.add_argument(
-        "--only-supervisor", action="store_true", help="measure the call supervisor alone (prints; no report)"
+        "--only-supervisor", action="store_true", help="measure the call supervisor alone (its report section only)"
     )
     parser.add_argument("--no-report", action="store_true", help="print only; write no report")
     parser.add_argument(
@@ -320,10 +360,10 @@ def main():
     if args.connects < 10:
         parser.error("--connects: at least 10, for a p95 worth the name")
     if args.only_supervisor:
-        rows, detail = supervisor_rows(args)
-        print_table(rows)
-        print(detail)
-        return 0 if all(ok for *_, ok in rows) else 1
+        section, met = supervisor_section(args)
+        if not args.no_report:
+            report_write(args, section, only_section=True)
+        return 0 if met else 1
     if not args.no_browser:
         browser_check()
 
@@ -493,23 +533,17 @@ def main():
             f"up before the next, as the page measures them (click to connected): "
             f"min {min(connect_ms)} ms, max {max(connect_ms)} ms"
         )
-    supervisor_detail = ""
-    if not args.no_supervisor:
-        supervisor_only, supervisor_detail = supervisor_rows(args)
-        rows += supervisor_only
     table = print_table(rows)
     print(detail)
-    if supervisor_detail:
-        print(supervisor_detail)
+    supervisor_met = True
+    if not args.no_supervisor:
+        section, supervisor_met = supervisor_section(args)
     if not args.no_report:
-        report = report_text(args, scheme, table, detail, supervisor_detail)
-        REPORT.parent.mkdir(exist_ok=True)
-        REPORT.write_text(report)
-        print(f"written to {REPORT.relative_to(ROOT)}")
-        if args.update_docs:
-            DOCS_REPORT.write_text(report)
-            print(f"written to {DOCS_REPORT.relative_to(ROOT)}")
-    return 0 if all(ok for *_, ok in rows) else 1
+        report = report_text(args, scheme, table, detail)
+        if not args.no_supervisor:
+            report = section_replace(report, section)
+        report_write(args, report)
+    return 0 if all(ok for *_, ok in rows) and supervisor_met else 1
 
 
 if __name__ == "__main__":

@@ -215,7 +215,7 @@ def supervisor_figures(*, postgres, redis_url, calls, seconds, turn_seconds):
         ("attach_submit: what supervision adds to the request that attaches a call",
          f"Redis p50 {statistics.median(redis_ms):.3f} ms, p99 {percentile(redis_ms, 0.99):.3f} ms; "
          f"in process p50 {statistics.median(local_ms):.3f} ms, p99 {percentile(local_ms, 0.99):.3f} ms",
-         "none on the mint", True),
+         "none on the mint; p99 <= 10 ms", percentile(redis_ms, 0.99) <= 10),
     ]  # fmt: skip
     detail = (
         f"The supervisor: {calls} calls attached through Redis, all {calls} sidebands held {held_after:.1f} s after "
@@ -227,7 +227,8 @@ def supervisor_figures(*, postgres, redis_url, calls, seconds, turn_seconds):
         f"{percentile(delays, 0.99):.1f} ms ({len(delays)} lines written in the window); the recorder's writes "
         f"(one database thread per process) trailed the calls by {backlog} rows at the window's end; by the "
         f"supervisor's exit, {lines} of {sent_in_all['lines']} transcript lines and {responses} of "
-        f"{sent_in_all['responses']} usage rows sent were written (its queues drain before it exits); SIGTERM to "
+        f"{sent_in_all['responses']} usage rows sent were written (its queues drain before it exits; what is "
+        f"missing was on the wire as it let go of the calls, which the provider does not send again); SIGTERM to "
         f"exit {stop_seconds:.1f} s (calls released, not ended)"
         if delays
         else f"no transcript line was recorded in the window ({lines} in all)"

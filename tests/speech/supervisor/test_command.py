@@ -25,3 +25,19 @@ def test_without_redis_make_serves_start_is_a_quiet_no_op():
 def test_a_bound_below_one_is_refused():
     with pytest.raises(CommandError, match="--max-calls must be 1 or more"):
         call_command("call_supervisor", "--max-calls", "0")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"SPEECH_CALL_DISPATCH": "reddis"}, "speech.E010"),
+        ({"SPEECH_CALL_DISPATCH": "redis", "REDIS_URL": ""}, "speech.E011"),
+        ({"SPEECH_SUPERVISOR_MAX_CALLS": 0}, "speech.E012"),
+    ],
+)
+def test_a_dispatch_that_would_leave_calls_unsupervised_fails_the_system_check(overrides, code):
+    from speech.checks import check_call_dispatch
+
+    assert check_call_dispatch() == []
+    with override_settings(**overrides):
+        assert [error.id for error in check_call_dispatch()] == [code]

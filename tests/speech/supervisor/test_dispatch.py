@@ -132,7 +132,7 @@ def test_with_redis_stopped_attach_fails_fast_counts_and_logs_and_skips_redis_fo
         assert attach_submit(call_id=uuid.uuid4()) is False  # within the retry period: Redis is not tried
         second = time.perf_counter() - started
     assert first < 0.5, first
-    assert second < 0.005, second
+    assert second < 0.05, second  # far below any trip to Redis: none is made
     assert unsupervised("redis_unavailable") == before + 2
     lines = [record.getMessage() for record in caplog.records]
     assert len(lines) == 2 and all("is not supervised (redis_unavailable): Redis at redis://127.0.0.1:" in line
@@ -154,7 +154,7 @@ def test_a_hung_redis_costs_one_attach_the_timeout_and_the_next_ones_nothing():
     finally:
         hung.close()
     assert 0.25 <= timings[0] < 1.0, timings
-    assert max(timings[1:]) < 0.005, timings
+    assert max(timings[1:]) < 0.05, timings  # far below the timeout: Redis is not tried
 
 
 def test_log_lines_never_carry_the_redis_password(caplog):

@@ -217,3 +217,28 @@ def test_a_supervisor_holds_at_most_its_bound_and_takes_more_as_calls_end(tenant
         return {*first, third}
 
     assert run(scenario()) == {str(call.pk) for call in calls}
+
+
+def test_after_redis_restarts_empty_the_calls_held_go_on_and_new_jobs_are_taken(tenant, submit, redis_server, caplog):
+    held, later = new_call(tenant), new_call(tenant)
+    submit(held.pk)
+    handler = Recorder()
+
+    async def scenario():
+        stop = asyncio.Event()
+        one = supervisor(redis_server.url, handler, "one")
+        running = asyncio.create_task(one.run(stop))
+        _call_id, held_stop = await handler.started.get()
+        await asyncio.to_thread(redis_server.stop)
+        await asyncio.to_thread(redis_server.start)  # the same port, nothing kept
+        await asyncio.sleep(1.5)  # a few beats and reads against the empty Redis
+        await asyncio.to_thread(submit, later.pk)
+        call_id, _ = await asyncio.wait_for(handler.started.get(), 10)
+        assert not held_stop.is_set()  # the call held is not given up
+        stop.set()
+        await running
+        return call_id
+
+    assert run(scenario()) == str(later.pk)
+    assert "the consumer group was gone" in caplog.text
+    assert f"call {held.pk}: job" in caplog.text and "supervising the call on without it" in caplog.text
