@@ -373,14 +373,18 @@ class EchoModel:
             return
         if self._turn is not None and not self._turn.done():
             # The last utterance is still being heard: answer it once it is.
-            self.spawn(self._respond_after(self._turn, options))
+            self.spawn(self._respond_after(self._turn, options, event))
             return
         self._start_response(options)
 
-    async def _respond_after(self, turn, options):
+    async def _respond_after(self, turn, options, event):
         await asyncio.wait([turn])
         if self.response is None:
             self._start_response(options)
+        else:  # the turn's own answer began first: refused as OpenAI refuses it, never dropped unanswered
+            self.error(f"Conversation already has an active response in progress: {self.response.id}. Wait until "
+                       "the response is finished before creating a new one.",
+                       code="conversation_already_has_active_response", event=event)  # fmt: skip
 
     def _response_cancel(self, event):
         if self.response is None or (event.get("response_id") not in (None, self.response.id)):

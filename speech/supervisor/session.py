@@ -59,6 +59,7 @@ BUDGET_CHECK_SECONDS = 15.0  # how often a call checks its tenant's month (a rea
 FRESH_SECONDS = 1.0  # how old a reading may be when a call joins
 NOTICE_SECONDS = 10.0  # how long the spoken notice may take before the hang-up
 CANCEL_SECONDS = 3.0  # how long a response in progress may take to end before the notice
+NOTICE_BUSY = "busy"  # the notice was refused: another response is in progress
 HANG_UP_ATTEMPTS = 2
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 
@@ -235,6 +236,7 @@ class CallSupervisor:
         self.response_ended = asyncio.Event()
         self.notice_done = None  # a future, while a notice is being said
         self.notice_event_id = None
+        self.turn_detection = None  # the session's voice activity config, as its last session event told it
 
     # --- the connection ------------------------------------------------------------------------------
 
@@ -416,6 +418,11 @@ class CallSupervisor:
 
     def _session(self, event):
         session = event.get("session")
+        audio = session.get("audio") if isinstance(session, dict) else None
+        audio_input = audio.get("input") if isinstance(audio, dict) else None
+        if isinstance(audio_input, dict) and "turn_detection" in audio_input:
+            turn_detection = audio_input["turn_detection"]
+            self.turn_detection = turn_detection if isinstance(turn_detection, dict) else None
         session_id = session.get("id") if isinstance(session, dict) else None
         expected = self.target.provider_session_id
         if expected and isinstance(session_id, str) and session_id and session_id != expected:
@@ -477,7 +484,11 @@ class CallSupervisor:
     def _error(self, event):
         error = event.get("error") if isinstance(event.get("error"), dict) else {}
         notice = self.notice_done
-        if error.get("event_id") == self.notice_event_id and notice is not None and not notice.done():
+        if error.get("event_id") != self.notice_event_id or notice is None or notice.done():
+            return
+        if error.get("code") == "conversation_already_has_active_response":
+            notice.set_result(NOTICE_BUSY)  # asked again once that response is cut short
+        else:
             logger.warning("call %s: the provider refused the notice (%s)", self.target.call_id,
                            str(error.get("code"))[:64])  # fmt: skip
             notice.set_result(False)
@@ -544,24 +555,45 @@ class CallSupervisor:
         return self.limit
 
     async def _notice(self, reason):
-        """Cut a response in progress short, then have the model say the notice; bounded either way."""
-        if self.active_responses:
-            self.response_ended.clear()
-            await self._send({"type": "response.cancel"})
-            deadline = time.monotonic() + CANCEL_SECONDS
-            while self.active_responses and time.monotonic() < deadline:
-                try:
-                    await asyncio.wait_for(self.response_ended.wait(), max(0.0, deadline - time.monotonic()))
-                except TimeoutError:
-                    break
-                self.response_ended.clear()
-        self.notice_done = asyncio.get_running_loop().create_future()
+        """Cut a response in progress short, then have the model say the notice; bounded either way. A notice
+        refused because a response began meanwhile (the answer to the user's last turn) is cut short and asked
+        again: the call must not end unannounced."""
+        deadline = time.monotonic() + NOTICE_SECONDS
+        if self.turn_detection is not None:
+            # The user's speech neither cuts the notice off nor starts an answer of its own: the call is ending.
+            quiet = {**self.turn_detection, "create_response": False, "interrupt_response": False}
+            session = {"type": "realtime", "audio": {"input": {"turn_detection": quiet}}}
+            await self._send({"type": "session.update", "session": session})
         self.notice_event_id = f"event_notice_{self.target.call_id.replace('-', '')[:20]}"
-        await self._send(notice_event(reason, event_id=self.notice_event_id))
-        try:
-            await asyncio.wait_for(asyncio.shield(self.notice_done), NOTICE_SECONDS)
-        except TimeoutError:
-            logger.warning("call %s: the notice took longer than %s s", self.target.call_id, NOTICE_SECONDS)
+        busy = False
+        while True:
+            await self._cut_short(busy=busy)
+            self.notice_done = asyncio.get_running_loop().create_future()
+            await self._send(notice_event(reason, event_id=self.notice_event_id))
+            try:
+                said = await asyncio.wait_for(asyncio.shield(self.notice_done), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                logger.warning("call %s: the notice took longer than %s s", self.target.call_id, NOTICE_SECONDS)
+                return
+            busy = said == NOTICE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                return
+
+    async def _cut_short(self, *, busy):
+        """Cancel the response in progress (one the provider said is, when `busy`) and wait, bounded, for its end."""
+        if not (busy or self.active_responses):
+            return
+        self.response_ended.clear()
+        await self._send({"type": "response.cancel"})
+        deadline = time.monotonic() + CANCEL_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                await asyncio.wait_for(self.response_ended.wait(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                return
+            self.response_ended.clear()
+            if not self.active_responses:
+                return
 
     async def _hang_up(self):
         """The provider's hang-up with the server key: True when hung up, False when the call was already gone,

@@ -517,3 +517,34 @@ def test_a_responses_own_instructions_are_said_verbatim_less_a_say_exactly_lead(
     assert said == "This call has reached its time limit. Goodbye."
     assert first["response"]["metadata"] == {"gateway_notice": "time_limit"}
     assert second["response"]["output"][0]["content"][0]["transcript"] == "Hold the line, please."
+
+
+def test_a_response_asked_for_while_a_turn_is_heard_is_refused_if_the_turns_answer_begins_first():
+    """Never dropped unanswered: a server's notice asked for then (speech/supervisor) learns it must ask again."""
+
+    class SlowRecogniser(WordsRecogniser):
+        def __init__(self):
+            super().__init__("hello there")
+            self.release = asyncio.Event()
+
+        async def transcribe(self, samples):
+            await self.release.wait()
+            return self.words
+
+    async def scenario():
+        recogniser = SlowRecogniser()
+        client = ModelClient(TRANSCRIBED, recogniser=recogniser)
+        speak_into(client)
+        client.send({"type": "response.create", "event_id": "evt_notice", "response": {"instructions": "Bye."}})
+        await asyncio.sleep(0.05)
+        recogniser.release.set()
+        error = await client.wait_for("error")
+        await client.wait_for("response.done")
+        await client.settle()
+        return client, error
+
+    client, error = run(scenario())
+    assert (error["error"]["code"], error["error"]["event_id"]) == ("conversation_already_has_active_response",
+                                                                    "evt_notice")  # fmt: skip
+    [done] = [e["response"] for e in client.received if e["type"] == "response.done"]
+    assert done["output"][0]["content"][0]["transcript"] == "You said: hello there"

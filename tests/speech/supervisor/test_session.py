@@ -107,6 +107,13 @@ def test_at_the_time_limit_the_notice_is_spoken_then_the_call_is_hung_up(supervi
     call, rtc, notice = run(scenario())
     assert notice["transcript"] == NOTICES[EndReason.TIME_LIMIT]
     assert any(e["type"] == "response.done" for e in rtc.received)  # said whole before the hang-up
+    # Before the notice, the user's speech was told to neither cut it off nor start an answer of its own.
+    kinds = [e["type"] for e in rtc.received]
+    [quieted] = [e for e in rtc.received if e["type"] == "session.updated"]
+    turn_detection = quieted["session"]["audio"]["input"]["turn_detection"]
+    assert (turn_detection["type"], turn_detection["create_response"], turn_detection["interrupt_response"]) == (
+        "server_vad", False, False)  # fmt: skip
+    assert kinds.index("session.updated") < kinds.index("response.created")
     call.refresh_from_db()
     assert (call.status, call.end_reason) == (CallStatus.ENDED, EndReason.TIME_LIMIT)
     assert not supervised.provider_has_call()  # hung up at the provider
@@ -133,6 +140,41 @@ def test_a_response_in_progress_is_cut_short_for_the_notice(supervised, monkeypa
     assert done[1]["metadata"] == {"gateway_notice": "time_limit"}
     assert done[1]["output"][0]["content"][0]["transcript"] == NOTICES[EndReason.TIME_LIMIT]
     assert Call.objects.get(pk=call.pk).end_reason == EndReason.TIME_LIMIT
+
+
+def test_a_notice_refused_for_a_response_begun_meanwhile_is_asked_again(supervised, monkeypatch):
+    """The answer to the user's last turn may begin between the supervisor's look and its notice."""
+    supervised.policy(max_call_seconds=3)
+    cut_short = session_module.CallSupervisor._cut_short
+    looks = []
+
+    async def late_first_look(self, *, busy):  # the first look misses the answer in progress
+        looks.append(busy)
+        if len(looks) > 1:
+            await cut_short(self, busy=busy)
+
+    monkeypatch.setattr(session_module.CallSupervisor, "_cut_short", late_first_look)
+
+    async def scenario():
+        rtc = await supervised.open()
+        call = await asyncio.to_thread(supervised.call_create)
+        task = await supervised.supervise(call)
+        await asyncio.sleep(1.5)
+        supervised.say("A long answer " * 30)  # still being spoken when the limit comes
+        await asyncio.wait_for(task, 25)
+        await rtc.close()
+        return call, rtc
+
+    call, rtc = run(scenario())
+    assert looks == [False, True]
+    [refused] = [e["error"] for e in rtc.received if e["type"] == "error"]
+    assert refused["code"] == "conversation_already_has_active_response"
+    assert refused["event_id"].startswith("event_notice_")
+    done = [e["response"] for e in rtc.received if e["type"] == "response.done"]
+    assert [response["status"] for response in done] == ["cancelled", "completed"]
+    assert done[1]["output"][0]["content"][0]["transcript"] == NOTICES[EndReason.TIME_LIMIT]
+    assert Call.objects.get(pk=call.pk).end_reason == EndReason.TIME_LIMIT
+    assert TranscriptLine.objects.filter(call=call, text=NOTICES[EndReason.TIME_LIMIT]).exists()
 
 
 def test_an_idle_call_is_ended_idle(supervised):
