@@ -102,6 +102,7 @@ def test_at_the_time_limit_the_notice_is_spoken_then_the_call_is_hung_up(supervi
         task = await supervised.supervise(call)
         notice = await rtc.wait_for("response.output_audio_transcript.done", 15)
         await asyncio.wait_for(task, 20)
+        await rtc.close()  # in the loop it was opened in (a later asyncio.run would be another loop)
         return call, rtc, notice
 
     call, rtc, notice = run(scenario())
@@ -118,7 +119,6 @@ def test_at_the_time_limit_the_notice_is_spoken_then_the_call_is_hung_up(supervi
     assert (call.status, call.end_reason) == (CallStatus.ENDED, EndReason.TIME_LIMIT)
     assert not supervised.provider_has_call()  # hung up at the provider
     assert TranscriptLine.objects.get(call=call).text == NOTICES[EndReason.TIME_LIMIT]
-    run(rtc.close())
 
 
 def test_a_response_in_progress_is_cut_short_for_the_notice(supervised, monkeypatch):
