@@ -18,11 +18,11 @@ from ..tools.models import TIMEOUT_MAX, TIMEOUT_MIN, ApprovalPolicy, ToolKind
 from ..tools.selectors import mcp_servers_of_tenant, tools_of_tenant
 
 ACCESS = ("not_a_member", "api_key_scope", "api_key_wrong_tenant", "tenant_not_found")
-WRITE = (*ACCESS, "rate_limited", "tool_invalid", "tool_url_forbidden", "tool_schema_invalid",
+WRITE = (*ACCESS, "rate_limited", "tool_invalid", "tool_name_invalid", "tool_url_forbidden", "tool_schema_invalid",
          "tool_schema_too_large", "tool_name_reserved", "tool_name_taken", "builtin_unknown", "tools_limit_reached",
          "tool_secret_unavailable")  # fmt: skip
-MCP_WRITE = (*ACCESS, "rate_limited", "tool_invalid", "tool_url_forbidden", "tool_name_taken", "tools_limit_reached",
-             "mcp_authorization_unavailable", "tool_secret_unavailable")  # fmt: skip
+MCP_WRITE = (*ACCESS, "rate_limited", "tool_invalid", "tool_name_invalid", "tool_url_forbidden", "tool_name_taken",
+             "tools_limit_reached", "mcp_authorization_unavailable", "tool_secret_unavailable")  # fmt: skip
 
 
 class ToolOutput(serializers.Serializer):
