@@ -15,7 +15,7 @@ from .hosts import tool_url_problem
 from .models import TOOL_NAME, McpServer, Tool, ToolKind
 from .registry import builtins_all
 
-MAX_SCHEMA_BYTES = 16 * 1024  # the serialized schema; a tool's schema goes into every session of the tenant
+MAX_SCHEMA_BYTES = 8 * 1024  # serialized: every session of the tenant carries it (a request body is 16 KiB)
 MAX_SCHEMA_DEPTH = 32
 MAX_TOOLS_PER_TENANT = 64
 MAX_MCP_SERVERS_PER_TENANT = 16
@@ -53,14 +53,31 @@ def _remote_refs(value):
     return False
 
 
+def _holds_nul(value):
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def parameters_validate(parameters):
     """Raise unless `parameters` is a JSON Schema (draft 2020-12) of "type": "object", small and local."""
     if not isinstance(parameters, dict):
         raise errors.ToolSchemaInvalid("The parameters must be a JSON object (a JSON Schema).")
     if _depth(parameters) > MAX_SCHEMA_DEPTH:
         raise errors.ToolSchemaTooLarge(f"The parameters schema nests deeper than {MAX_SCHEMA_DEPTH} levels.")
-    if len(json.dumps(parameters, separators=(",", ":"))) > MAX_SCHEMA_BYTES:
+    serialized = json.dumps(parameters, separators=(",", ":"))
+    if len(serialized) > MAX_SCHEMA_BYTES:
         raise errors.ToolSchemaTooLarge(f"The parameters schema is larger than {MAX_SCHEMA_BYTES} bytes.")
+    if _holds_nul(parameters):  # PostgreSQL's jsonb cannot hold it
+        raise errors.ToolSchemaInvalid("The parameters schema must not hold NUL characters.")
     if parameters.get("type") != "object":
         raise errors.ToolSchemaInvalid('The parameters schema must have "type": "object".')
     if _remote_refs(parameters):
@@ -81,7 +98,7 @@ def tool_validate(*, tool):
     """Check `tool` (saved or not) and fill what its kind decides: a built-in's name and parameters come
     from the registry (the model is told what the handler expects). Raises a ToolError."""
     if not re.match(TOOL_NAME, tool.name or ""):
-        raise errors.ToolError("The name may hold letters, digits, _ and - only, 1 to 64 characters.")
+        raise errors.ToolNameInvalid()
     builtins = builtins_all()
     if tool.kind == ToolKind.BUILTIN:
         builtin = builtins.get(tool.builtin)
@@ -124,7 +141,7 @@ def authorization_validate(value):
 
 def mcp_server_validate(*, server):
     if not re.match(TOOL_NAME, server.server_label or ""):
-        raise errors.ToolError("The server label may hold letters, digits, _ and - only, 1 to 64 characters.")
+        raise errors.ToolNameInvalid(field="server_label")
     url_validate(server.server_url)
     _names_validate(server.allowed_tools, "allowed_tools")
     _names_validate(server.approved_tools, "approved_tools")
