@@ -571,7 +571,11 @@ class CallSupervisor:
             talked = (timezone.now() - self.target.connected_at).total_seconds()
             if time_limit_reached(policy=policy, talked_seconds=talked):
                 self.limit_reached(EndReason.TIME_LIMIT)
-            elif not self.active_responses and idle_limit_reached(policy=policy, idle_seconds=now - self.last_activity):
+            elif (
+                not self.active_responses
+                and not self.tools.tasks  # a tool still running is not silence
+                and idle_limit_reached(policy=policy, idle_seconds=now - self.last_activity)
+            ):
                 self.limit_reached(EndReason.IDLE)
             elif policy.monthly_budget is not None and now >= next_budget_check:
                 next_budget_check = now + BUDGET_CHECK_SECONDS

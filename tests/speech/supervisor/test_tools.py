@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from standardwebhooks.webhooks import Webhook
 
 from speech.calls.models import Call, CallStatus, EndReason, ToolRun, ToolRunStatus
@@ -183,7 +184,8 @@ def test_a_tool_disabled_mid_call_answers_an_error(supervised, webhook_server):
         supervised.say("check_order order_id=1")
         first = await said(rtc)
         tool.enabled = False
-        await asyncio.to_thread(tool.save)
+        # On the supervisor's database thread, as its record writes (SQLite's shared cache refuses two writers).
+        await sync_to_async(tool.save)()
         supervised.say("check_order order_id=2")
         second = await said(rtc)
         await until(lambda: ToolRun.objects.filter(call=call).count() == 2)
@@ -214,7 +216,7 @@ def test_two_tools_of_a_call_run_at_once(supervised, settings):
 
     async def scenario():
         rtc, call, task = await start(supervised)
-        supervised.say("slow_pause seconds=3")
+        supervised.say("slow_pause seconds=4")
         await rtc.wait_for("response.done")  # the model called the slow one; it runs on
         supervised.say("quick_pause seconds=0")
         first = await said(rtc)
