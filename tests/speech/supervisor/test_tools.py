@@ -209,14 +209,15 @@ def test_an_exception_in_a_builtin_is_an_error_and_logged(supervised, settings, 
 
 
 def test_two_tools_of_a_call_run_at_once(supervised, settings):
-    settings.SPEECH_TOOLS = {"pause": "tests.speech.supervisor.tool_handlers.pause"}
     pause = {"type": "object", "properties": {"seconds": {"type": "number"}}}
-    builtin_tool(supervised, "slow_pause", "pause", parameters=pause, timeout_seconds=10)
-    builtin_tool(supervised, "quick_pause", "pause", parameters=pause)
+    handler = "tests.speech.supervisor.tool_handlers.pause"
+    settings.SPEECH_TOOLS = {name: {"handler": handler, "parameters": pause} for name in ("slow_pause", "quick_pause")}
+    builtin_tool(supervised, "slow_pause", timeout_seconds=10)
+    builtin_tool(supervised, "quick_pause")
 
     async def scenario():
         rtc, call, task = await start(supervised)
-        supervised.say("slow_pause seconds=4")
+        supervised.say("slow_pause seconds=3")
         await rtc.wait_for("response.done")  # the model called the slow one; it runs on
         supervised.say("quick_pause seconds=0")
         first = await said(rtc)
@@ -329,3 +330,23 @@ def test_an_output_the_browser_sends_for_a_server_tool_is_recorded_forged_and_de
     )  # fmt: skip
     assert ToolRun.objects.get(call=call, status=ToolRunStatus.SUCCEEDED).provider_call_id == called["call_id"]
     assert metric("tool_outputs_forged_total") == forged_before + 1
+
+
+def test_a_call_waiting_for_a_tool_is_not_idle(supervised, settings):
+    pause = {"type": "object", "properties": {"seconds": {"type": "number"}}}
+    settings.SPEECH_TOOLS = {"slow_pause": {"handler": "tests.speech.supervisor.tool_handlers.pause",
+                                            "parameters": pause}}  # fmt: skip
+    builtin_tool(supervised, "slow_pause", timeout_seconds=10)
+    supervised.policy(idle_seconds=2)
+
+    async def scenario():
+        rtc, call, task = await start(supervised)
+        supervised.say("slow_pause seconds=4")
+        first = await said(rtc)
+        await asyncio.wait_for(task, 20)  # then the call goes quiet, and ends idle
+        await rtc.close()
+        return call, first
+
+    call, first = run(scenario())
+    assert output_of(first, "slow_pause") == {"paused": 4}  # not the idle notice, 2 s into the run
+    assert Call.objects.get(pk=call.pk).end_reason == EndReason.IDLE
