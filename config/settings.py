@@ -375,6 +375,11 @@ SPEECH_MODEL_PRICES = env.json(
     },
 )  # fmt: skip
 
+# Webhook tools (docs/tools.md, "How tools run"): TLS is verified against the system store plus this PEM
+# bundle of the operator's CAs (empty: the system store alone); an answer larger than this is refused.
+SPEECH_TOOL_CA_BUNDLE = env.str("SPEECH_TOOL_CA_BUNDLE", default="")
+SPEECH_TOOL_MAX_RESPONSE_BYTES = env.int("SPEECH_TOOL_MAX_RESPONSE_BYTES", default=64 * 1024)
+
 # The chat page: how long one WebRTC negotiation may take, and how many fresh sessions to try.
 SPEECH_NEGOTIATION_TIMEOUT_MS = env.int("SPEECH_NEGOTIATION_TIMEOUT_MS", default=10000)
 SPEECH_NEGOTIATION_ATTEMPTS = env.int("SPEECH_NEGOTIATION_ATTEMPTS", default=3)
