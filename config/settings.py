@@ -335,6 +335,14 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.
 # Hosts a tenant's provider endpoint may name besides the provider's own (api.openai.com, Azure's
 # resource hosts, LOCAL_REALTIME_URL's): "host", "host:port" or ".suffix". The server key goes there.
 SPEECH_ALLOWED_ENDPOINT_HOSTS = env.list("SPEECH_ALLOWED_ENDPOINT_HOSTS", default=[])
+# Tools (docs/tools.md). Hosts a tenant's webhook or MCP server URL may name ("host", "host:port",
+# ".suffix", or "*" for any public host); private and loopback addresses only when named exactly.
+SPEECH_TOOL_ALLOWED_HOSTS = env.list("SPEECH_TOOL_ALLOWED_HOSTS", default=[])
+# Built-in tools by name: a dotted path, or {"handler": path, "description": ..., "parameters": {...}}.
+SPEECH_TOOLS = {
+    "end_call": "speech.tools.builtins.end_call",
+    "current_time": "speech.tools.builtins.current_time",
+}
 SPEECH_PROVIDER_CONNECT_TIMEOUT = env.float("SPEECH_PROVIDER_CONNECT_TIMEOUT", default=3.05)
 SPEECH_PROVIDER_READ_TIMEOUT = env.float("SPEECH_PROVIDER_READ_TIMEOUT", default=10.0)
 # No tenant can starve another (docs/security.md, "Upstream limits"): a whole provider call ends within
@@ -366,6 +374,11 @@ SPEECH_MODEL_PRICES = env.json(
         },
     },
 )  # fmt: skip
+
+# Webhook tools (docs/tools.md, "How tools run"): TLS is verified against the system store plus this PEM
+# bundle of the operator's CAs (empty: the system store alone); an answer larger than this is refused.
+SPEECH_TOOL_CA_BUNDLE = env.str("SPEECH_TOOL_CA_BUNDLE", default="")
+SPEECH_TOOL_MAX_RESPONSE_BYTES = env.int("SPEECH_TOOL_MAX_RESPONSE_BYTES", default=64 * 1024)
 
 # The chat page: how long one WebRTC negotiation may take, and how many fresh sessions to try.
 SPEECH_NEGOTIATION_TIMEOUT_MS = env.int("SPEECH_NEGOTIATION_TIMEOUT_MS", default=10000)

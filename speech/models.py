@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from .calls.models import Call, CallPolicy, ResponseUsage, TranscriptLine  # noqa: F401  (models of this app)
+from .tools.models import McpServer, Tool  # noqa: F401  (models of this app)
 
 
 class Outcome(models.TextChoices):

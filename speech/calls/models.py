@@ -1,6 +1,8 @@
 import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -21,6 +23,7 @@ class EndReason(models.TextChoices):
     SUPERVISOR_LOST = "supervisor_lost", "Supervisor lost the call"
     NEVER_CONNECTED = "never_connected", "Never connected"
     NOT_OWNED = "not_owned", "Refused: not the session the gateway minted"
+    AGENT_ENDED = "agent_ended", "Ended by the agent (end_call tool)"
 
 
 class Call(models.Model):
@@ -127,6 +130,13 @@ class ResponseUsage(models.Model):
         return self.response_id
 
 
+def time_zone_validate(value):
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError("Not a known IANA time zone.", code="invalid_time_zone") from None
+
+
 class BudgetUnit(models.TextChoices):
     MINUTES = "minutes", "Call minutes"
     TOKENS = "tokens", "Tokens"
@@ -151,6 +161,10 @@ class CallPolicy(models.Model):
         max_digits=14, decimal_places=4, null=True, blank=True, help_text="Empty: no budget."
     )
     budget_unit = models.CharField(max_length=10, choices=BudgetUnit.choices, default=BudgetUnit.MINUTES)
+    time_zone = models.CharField(
+        max_length=64, default="UTC", validators=[time_zone_validate],
+        help_text="An IANA time zone (Europe/Paris): the current_time tool answers in it.",
+    )  # fmt: skip
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -158,3 +172,39 @@ class CallPolicy(models.Model):
 
     def __str__(self):
         return f"Call policy of {self.tenant_id}"
+
+
+class ToolRunStatus(models.TextChoices):
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"  # the model was given a structured error (error_code)
+    FORGED = "forged", "Forged output"  # a function_call_output the supervisor did not send (the browser's)
+
+
+class ToolRun(models.Model):
+    """One tool call of a call, as the supervisor ran it (or a forged output it saw). Arguments and result are
+    stored as "***" when the tool masks them. One run per provider call id, so a re-joined supervisor that sees
+    the call again records nothing twice; forged outputs are keyed by their item id."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="tool_runs")
+    provider_call_id = models.CharField(max_length=128, help_text="The function call's call_id.")
+    item_id = models.CharField(max_length=128, blank=True, help_text="The output item's id.")
+    name = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, blank=True, help_text="webhook or builtin; empty for an unknown tool.")
+    status = models.CharField(max_length=10, choices=ToolRunStatus.choices)
+    error_code = models.CharField(max_length=64, blank=True)
+    arguments = models.TextField(blank=True)
+    result = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["started_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call", "provider_call_id"], condition=~Q(status="forged"), name="tool_run_once"
+            ),
+            models.UniqueConstraint(fields=["call", "item_id"], condition=Q(status="forged"), name="tool_forged_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.status})"

@@ -18,6 +18,7 @@ class CallPolicyView:
     idle_seconds: int | None
     monthly_budget: Decimal | None
     budget_unit: str
+    time_zone: str = "UTC"
 
 
 def call_policy_get(*, tenant_id):
@@ -30,6 +31,7 @@ def call_policy_get(*, tenant_id):
             idle_seconds=settings.SPEECH_CALL_IDLE_SECONDS or None,
             monthly_budget=None,
             budget_unit=BudgetUnit.MINUTES,
+            time_zone=settings.TIME_ZONE,
         )
     return CallPolicyView(
         record_transcripts=policy.record_transcripts,
@@ -38,4 +40,5 @@ def call_policy_get(*, tenant_id):
         idle_seconds=policy.idle_seconds or settings.SPEECH_CALL_IDLE_SECONDS or None,
         monthly_budget=policy.monthly_budget,
         budget_unit=policy.budget_unit,
+        time_zone=policy.time_zone,
     )

@@ -7,6 +7,7 @@ NOTICES = {
     EndReason.TIME_LIMIT: "This call has reached its time limit and will end now. Goodbye.",
     EndReason.IDLE: "This call has been quiet for too long and will end now. Goodbye.",
     EndReason.BUDGET: "This account's monthly call budget is spent, so the call will end now. Goodbye.",
+    EndReason.AGENT_ENDED: "Thank you for calling. Goodbye.",  # the end_call tool
 }
 
 

@@ -1,0 +1,1 @@
+"""Tools a tenant gives its voice agent: function tools (webhook or built-in) and MCP servers."""
