@@ -244,6 +244,12 @@ def _cached(name, compute):
     return None if found is MISSING else found
 
 
+def settings_cached(name, compute):
+    """compute() cached in this process under the settings generation as `name` (a change elsewhere that
+    calls settings_cache_invalidate() reaches it): for other apps' values derived from settings rows."""
+    return _cached(name, compute)
+
+
 def settings_local_clear():
     """Forget this process's cached values (the next reads go to the database), and that this thread
     changed something not yet committed (tests: their transactions never commit)."""

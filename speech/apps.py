@@ -8,3 +8,4 @@ class SpeechConfig(AppConfig):
     def ready(self):
         from . import checks, cors, schema  # noqa: F401  (registers checks, the CORS rule and OpenAPI extensions)
         from .calls import signals  # noqa: F401  (a saved call policy applies at the next mint)
+        from .tools import signals as tool_signals  # noqa: F401  (a saved tool reaches the next mint)

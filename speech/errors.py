@@ -186,6 +186,78 @@ class CallAlreadyReported(SpeechError):
     message = "This call's provider call id is already known, or that call id belongs to another call."
 
 
+
+# --- tools (speech/tools): a problem with one field names it in `field`, for admin forms ----------------
+
+
+class ToolError(SpeechError):
+    status, code = 400, "tool_invalid"
+    message = "The tool definition is not valid."
+    field = None
+
+
+class ToolNotFound(SpeechError):
+    status, code = 404, "tool_not_found"
+    message = "No such tool in this tenant."
+
+
+class McpServerNotFound(SpeechError):
+    status, code = 404, "mcp_server_not_found"
+    message = "No such MCP server in this tenant."
+
+
+class ToolUrlForbidden(ToolError):
+    status, code = 400, "tool_url_forbidden"
+    message = "The URL is not https:// on a host the operator allows (SPEECH_TOOL_ALLOWED_HOSTS)."
+    field = "url"
+
+
+class ToolSchemaInvalid(ToolError):
+    status, code = 400, "tool_schema_invalid"
+    message = 'The parameters are not a valid JSON Schema of "type": "object".'
+    field = "parameters"
+
+
+class ToolSchemaTooLarge(ToolError):
+    status, code = 400, "tool_schema_too_large"
+    message = "The parameters schema is too large or nests too deeply."
+    field = "parameters"
+
+
+class ToolNameReserved(ToolError):
+    status, code = 400, "tool_name_reserved"
+    message = "This name belongs to a built-in tool: choose the built-in kind, or another name."
+    field = "name"
+
+
+class ToolNameTaken(ToolError):
+    status, code = 409, "tool_name_taken"
+    message = "The tenant already has a tool (or MCP server) of this name."
+    field = "name"
+
+
+class BuiltinUnknown(ToolError):
+    status, code = 400, "builtin_unknown"
+    message = "No built-in tool of this name is registered (SPEECH_TOOLS)."
+    field = "builtin"
+
+
+class ToolsLimitReached(ToolError):
+    status, code = 409, "tools_limit_reached"
+    message = "The tenant has as many tools (or MCP servers) as it may."
+
+
+class McpAuthorizationUnavailable(ToolError):
+    status, code = 409, "mcp_authorization_unavailable"
+    message = "The secrets backend is read-only: an MCP authorization needs a writable one (Vault)."
+    field = "authorization"
+
+
+class ToolSecretUnavailable(SpeechError):
+    status, code = 503, "tool_secret_unavailable"
+    message = "The tool's secret could not be read or written in the secrets backend."
+
+
 # Codes that DRF raises itself, with the status they come with.
 FRAMEWORK_CODES = {
     "invalid_request": (400, "A body field is unknown, of the wrong type or out of range; `fields` names them."),

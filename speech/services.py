@@ -1,7 +1,7 @@
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 from django.utils import timezone
@@ -25,6 +25,7 @@ from .models import Outcome
 from .ops import metrics
 from .ops.after_response import after_response
 from .providers.base import ProviderCall, ProviderSession, SessionConfig
+from .tools.minting import session_redact, session_tools
 from .upstream import upstream_slot
 
 logger = logging.getLogger("speech.session")
@@ -114,11 +115,13 @@ def session_config_resolve(*, speech_settings, requested, preference=None):
         input_transcription_model=speech_settings.input_transcription_model,
         ttl_seconds=speech_settings.secret_ttl_seconds,
         options=speech_settings.options,
+        tools=session_tools(tenant_id=speech_settings.tenant_id),
     )
 
 
 def session_payload(*, provider, config, minted, call=None):
     turn_mode = TurnMode.PUSH_TO_TALK if config.turn_detection == TurnDetection.NONE else TurnMode.VOICE_ACTIVITY
+    minted = replace(minted, session=session_redact(minted.session))  # the browser sees no tool credential
     return SessionPayload(
         provider=provider.id, model=config.model, voice=config.voice, minted=minted, turn_mode=turn_mode, call=call
     )

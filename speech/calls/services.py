@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from .. import errors
 from ..ops.after_response import after_response
-from .models import Call, CallPolicy, CallStatus, ResponseUsage, TranscriptLine
+from .models import Call, CallPolicy, CallStatus, ResponseUsage, ToolRun, TranscriptLine
 from .policy import DEFAULT_RETENTION_DAYS, call_policy_get
 from .selectors import month_spent
 from .usage import usage_cost
@@ -323,3 +323,14 @@ def transcripts_prune(*, now=None):
         .delete()
     )
     return deleted + count
+
+
+def tool_run_record(*, call_id, **fields):
+    """One tool run of the call, once (a run per provider call id, a forged output per item id: a re-joined
+    supervisor that sees it again writes nothing). Returns whether written."""
+    try:
+        with transaction.atomic():
+            ToolRun.objects.create(call_id=call_id, **fields)
+    except IntegrityError:
+        return False
+    return True

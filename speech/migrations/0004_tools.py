@@ -2,62 +2,153 @@
 
 import django.core.validators
 import django.db.models.deletion
-import speech.tools.models
 from django.db import migrations, models
+
+import speech.tools.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('settings_admin', '0007_tenant_grants_and_credential_names'),
-        ('speech', '0003_call_not_owned'),
+        ("settings_admin", "0007_tenant_grants_and_credential_names"),
+        ("speech", "0003_call_not_owned"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='McpServer',
+            name="McpServer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('server_label', models.CharField(max_length=64, validators=[django.core.validators.RegexValidator('^[a-zA-Z0-9_-]{1,64}$', 'Letters, digits, _ and - only, 1 to 64 characters.')])),
-                ('server_url', models.CharField(help_text='https:// only, on an allowed host.', max_length=2000)),
-                ('allowed_tools', models.JSONField(blank=True, default=list, help_text='Tool names the model may use; empty: all the server offers.')),
-                ('require_approval', models.CharField(choices=[('never', "Never: the provider calls the server's tools directly"), ('always', 'Always: the supervisor approves only the approved tools')], default='never', max_length=8)),
-                ('approved_tools', models.JSONField(blank=True, default=list, help_text='With "always": the tools the supervisor approves; others are denied.')),
-                ('enabled', models.BooleanField(default=True)),
-                ('authorization_ref', models.CharField(blank=True, editable=False, max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='mcp_servers', to='settings_admin.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "server_label",
+                    models.CharField(
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-zA-Z0-9_-]{1,64}$", "Letters, digits, _ and - only, 1 to 64 characters."
+                            )
+                        ],
+                    ),
+                ),
+                ("server_url", models.CharField(help_text="https:// only, on an allowed host.", max_length=2000)),
+                (
+                    "allowed_tools",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Tool names the model may use; empty: all the server offers.",
+                    ),
+                ),
+                (
+                    "require_approval",
+                    models.CharField(
+                        choices=[
+                            ("never", "Never: the provider calls the server's tools directly"),
+                            ("always", "Always: the supervisor approves only the approved tools"),
+                        ],
+                        default="never",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "approved_tools",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='With "always": the tools the supervisor approves; others are denied.',
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("authorization_ref", models.CharField(blank=True, editable=False, max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="mcp_servers",
+                        to="settings_admin.tenant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'MCP server',
-                'ordering': ['tenant', 'server_label'],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'server_label'), name='mcp_label_unique_per_tenant')],
+                "verbose_name": "MCP server",
+                "ordering": ["tenant", "server_label"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant", "server_label"), name="mcp_label_unique_per_tenant")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Tool',
+            name="Tool",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='The name the model calls.', max_length=64, validators=[django.core.validators.RegexValidator('^[a-zA-Z0-9_-]{1,64}$', 'Letters, digits, _ and - only, 1 to 64 characters.')])),
-                ('description', models.TextField(blank=True, help_text='Tells the model when to call it.', max_length=2000)),
-                ('parameters', models.JSONField(default=speech.tools.models.default_parameters, help_text='The arguments as a JSON Schema of "type": "object".')),
-                ('enabled', models.BooleanField(default=True)),
-                ('timeout_seconds', models.FloatField(default=5.0, help_text='Total deadline of one run, 0.5 to 30 seconds.', validators=[django.core.validators.MinValueValidator(0.5), django.core.validators.MaxValueValidator(30.0)])),
-                ('kind', models.CharField(choices=[('webhook', "Webhook (the tenant's HTTPS endpoint)"), ('builtin', 'Built-in (shipped with the gateway)')], default='webhook', max_length=16)),
-                ('webhook_url', models.CharField(blank=True, help_text='https:// only, on an allowed host.', max_length=2000)),
-                ('builtin', models.CharField(blank=True, help_text="A built-in's name (SPEECH_TOOLS).", max_length=64)),
-                ('mask_arguments', models.BooleanField(default=False, help_text='Record the arguments as "***".')),
-                ('mask_result', models.BooleanField(default=False, help_text='Record the result as "***".')),
-                ('webhook_secret_ref', models.CharField(blank=True, editable=False, max_length=255)),
-                ('webhook_secret_version', models.PositiveIntegerField(default=1, editable=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tools', to='settings_admin.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="The name the model calls.",
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-zA-Z0-9_-]{1,64}$", "Letters, digits, _ and - only, 1 to 64 characters."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "description",
+                    models.TextField(blank=True, help_text="Tells the model when to call it.", max_length=2000),
+                ),
+                (
+                    "parameters",
+                    models.JSONField(
+                        default=speech.tools.models.default_parameters,
+                        help_text='The arguments as a JSON Schema of "type": "object".',
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "timeout_seconds",
+                    models.FloatField(
+                        default=5.0,
+                        help_text="Total deadline of one run, 0.5 to 30 seconds.",
+                        validators=[
+                            django.core.validators.MinValueValidator(0.5),
+                            django.core.validators.MaxValueValidator(30.0),
+                        ],
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("webhook", "Webhook (the tenant's HTTPS endpoint)"),
+                            ("builtin", "Built-in (shipped with the gateway)"),
+                        ],
+                        default="webhook",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "webhook_url",
+                    models.CharField(blank=True, help_text="https:// only, on an allowed host.", max_length=2000),
+                ),
+                ("builtin", models.CharField(blank=True, help_text="A built-in's name (SPEECH_TOOLS).", max_length=64)),
+                ("mask_arguments", models.BooleanField(default=False, help_text='Record the arguments as "***".')),
+                ("mask_result", models.BooleanField(default=False, help_text='Record the result as "***".')),
+                ("webhook_secret_ref", models.CharField(blank=True, editable=False, max_length=255)),
+                ("webhook_secret_version", models.PositiveIntegerField(default=1, editable=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="tools", to="settings_admin.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tenant', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'name'), name='tool_name_unique_per_tenant')],
+                "ordering": ["tenant", "name"],
+                "constraints": [models.UniqueConstraint(fields=("tenant", "name"), name="tool_name_unique_per_tenant")],
             },
         ),
     ]

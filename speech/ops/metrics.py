@@ -85,3 +85,19 @@ sideband_event_seconds = Histogram(
 calls_refused_total = Counter(
     "calls_refused_total", "Calls ended because the provider's session was not the one the gateway minted."
 )
+
+# Tools (speech/supervisor/tools.py): runs by kind (webhook, builtin, mcp_approval, unknown) and outcome (ok or
+# the error code), the whole run's time, and what the gateway adds to a run (arguments done -> output sent,
+# less the handler's own time; make bench's figure).
+TOOL_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+tool_runs_total = Counter("tool_runs_total", "Tool runs of supervised calls, by kind and outcome.", ["kind", "outcome"])
+tool_run_seconds = Histogram(
+    "tool_run_seconds", "From a tool call's arguments to its output sent, by kind.", ["kind"], buckets=TOOL_BUCKETS
+)
+tool_gateway_seconds = Histogram(
+    "tool_gateway_seconds", "What the gateway adds to a tool run (its handler's own time left out).",
+    buckets=EVENT_BUCKETS + (0.05, 0.25, 1.0),
+)  # fmt: skip
+tool_outputs_forged_total = Counter(
+    "tool_outputs_forged_total", "function_call_output items the supervisor did not send (the browser's)."
+)

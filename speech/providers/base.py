@@ -28,6 +28,9 @@ class SessionConfig:
     input_transcription_model: str = ""
     ttl_seconds: int = 600
     options: dict = field(default_factory=dict)
+    # The tenant's enabled tools in the provider's session shape (speech/tools/minting.py), MCP
+    # authorization included: sent to the provider only, never echoed to a browser.
+    tools: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,9 @@ class OpenAIRealtimeProvider(RealtimeProvider):
         }
         if config.instructions:
             session["instructions"] = config.instructions
+        if config.tools:
+            session["tools"] = list(config.tools)
+            session["tool_choice"] = "auto"
         return session
 
     def request_body(self, config):

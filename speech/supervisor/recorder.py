@@ -10,7 +10,7 @@ import logging
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
-from ..calls.services import call_transcript_append, call_usage_record
+from ..calls.services import call_transcript_append, call_usage_record, tool_run_record
 from ..ops.metrics import call_tokens_total
 
 logger = logging.getLogger("speech.supervisor")
@@ -55,6 +55,10 @@ class Recorder:
         """Count one response's usage; `then(counted)` (a coroutine function) runs once it is written."""
         self.queue.put_nowait(("usage", response_id, usage, done_at, None, then))
 
+    def tool_run(self, **fields):
+        """One tool run (speech.calls.services.tool_run_record's fields)."""
+        self.queue.put_nowait(("tool_run", fields, None, None, None, None))
+
     async def flush(self):
         if self.task is not None and not self.task.done():
             try:
@@ -91,6 +95,9 @@ class Recorder:
             await database(call_transcript_append)(
                 call_id=self.call_id, key=first, speaker=second, text=third, said_at=fourth
             )
+            return
+        if kind == "tool_run":
+            await database(tool_run_record)(call_id=self.call_id, **first)
             return
         counted = await database(call_usage_record)(
             call_id=self.call_id, model=self.model, response_id=first, usage=second, done_at=third

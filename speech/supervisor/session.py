@@ -44,6 +44,7 @@ from ..providers.base import call_id_problem
 from ..services import provider_credential_get
 from .limits import NOTICE_METADATA, budget_spent, idle_limit_reached, notice_event, time_limit_reached
 from .recorder import Recorder, database
+from .tools import ToolRunner
 
 logger = logging.getLogger("speech.supervisor")
 
@@ -88,6 +89,7 @@ class Target:
     records_transcript: bool
     connected_at: datetime
     policy: CallPolicyView
+    user_id: int | None = None  # the minting user, told to webhook tools
 
 
 def target_load(*, call_id):
@@ -139,6 +141,7 @@ def target_load(*, call_id):
         records_transcript=call.records_transcript,
         connected_at=call.connected_at or timezone.now(),
         policy=call_policy_get(tenant_id=call.tenant_id),
+        user_id=call.user_id,
     )
 
 
@@ -235,6 +238,7 @@ class CallSupervisor:
         self.response_ended = asyncio.Event()
         self.notice_done = None  # a future, while a notice is being said
         self.notice_event_id = None
+        self.tools = ToolRunner(self)
 
     # --- the connection ------------------------------------------------------------------------------
 
@@ -291,6 +295,7 @@ class CallSupervisor:
                     # A sideband that held counts as a first failure; one dropped at once as one more in a row.
                     attempts = 1 if time.monotonic() - opened >= STABLE_SECONDS else attempts + 1
         finally:
+            await self.tools.close()  # runs still going are cut short (the call is over); their rows are not kept
             await self.recorder.close()
             if counted:
                 calls_active.dec()
@@ -392,6 +397,17 @@ class CallSupervisor:
         except ConnectionClosed:
             raise SidebandGone() from None
 
+    async def send_if_open(self, event):
+        """Sends `event` on the sideband if it is open; returns whether it was sent (a tool's answer is recorded
+        whether or not it could be)."""
+        if self.ws is None:
+            return False
+        try:
+            await self._send(event)
+        except SidebandGone:
+            return False
+        return True
+
     # --- events -------------------------------------------------------------------------------------
 
     def handle(self, message):
@@ -467,12 +483,30 @@ class CallSupervisor:
             return
         self.active_responses.discard(response_id)
         self.response_ended.set()
+        for item in response.get("output") if isinstance(response.get("output"), list) else []:
+            if isinstance(item, dict) and item.get("type") == "function_call":  # once per call id, as args.done
+                self.tools.function_call(call_id=item.get("call_id"), name=item.get("name"),
+                                         arguments=item.get("arguments"))  # fmt: skip
+        self.tools.response_ended()
         metadata = response.get("metadata") if isinstance(response.get("metadata"), dict) else {}
         if NOTICE_METADATA in metadata and self.notice_done is not None and not self.notice_done.done():
             self.notice_done.set_result(True)
         usage = TokenUsage.from_response_usage(response.get("usage"))
         then = functools.partial(self._response_counted, usage=usage)
         self.recorder.usage(response_id=response_id, usage=usage, done_at=timezone.now(), then=then)
+
+    def _function_call(self, event):
+        self.tools.function_call(call_id=event.get("call_id"), name=event.get("name"), arguments=event.get("arguments"))
+
+    def _item_added(self, event):
+        self._active()
+        if isinstance(event.get("item"), dict):
+            self.tools.item_seen(event["item"])
+
+    def _item_done(self, event):
+        self._user_item(event)
+        if isinstance(event.get("item"), dict):
+            self.tools.item_seen(event["item"])
 
     def _error(self, event):
         error = event.get("error") if isinstance(event.get("error"), dict) else {}
@@ -486,9 +520,11 @@ class CallSupervisor:
         "session.created": _session,
         "session.updated": _session,
         "input_audio_buffer.speech_started": _active,
-        "conversation.item.added": _active,
+        "conversation.item.added": _item_added,
+        "conversation.item.created": _item_added,  # the beta interface's name
         "conversation.item.input_audio_transcription.completed": _user_transcript,
-        "conversation.item.done": _user_item,
+        "conversation.item.done": _item_done,
+        "response.function_call_arguments.done": _function_call,
         "response.output_audio_transcript.done": _assistant_audio,
         "response.output_text.done": _assistant_text,
         "response.created": _response_created,
@@ -502,7 +538,7 @@ class CallSupervisor:
         if self.limit is not None or self.target.policy.monthly_budget is None:
             return
         if await database(_budget_spent)(self.target, max_age=max_age, used=used):
-            self._limit_reached(EndReason.BUDGET)
+            self.limit_reached(EndReason.BUDGET)
 
     async def _response_counted(self, counted, *, usage):
         """A response's usage was written: tokens and cost budgets are checked with it added (minutes grow
@@ -517,7 +553,7 @@ class CallSupervisor:
             used = usage_cost(model=self.target.model, usage=usage)
         await self._budget_check(max_age=BUDGET_CHECK_SECONDS, used=used)
 
-    def _limit_reached(self, reason):
+    def limit_reached(self, reason):
         if self.limit is None:
             self.limit = reason
         self.limit_seen.set()
@@ -532,9 +568,9 @@ class CallSupervisor:
             now = time.monotonic()
             talked = (timezone.now() - self.target.connected_at).total_seconds()
             if time_limit_reached(policy=policy, talked_seconds=talked):
-                self._limit_reached(EndReason.TIME_LIMIT)
+                self.limit_reached(EndReason.TIME_LIMIT)
             elif not self.active_responses and idle_limit_reached(policy=policy, idle_seconds=now - self.last_activity):
-                self._limit_reached(EndReason.IDLE)
+                self.limit_reached(EndReason.IDLE)
             elif policy.monthly_budget is not None and now >= next_budget_check:
                 next_budget_check = now + BUDGET_CHECK_SECONDS
                 await self._budget_check(max_age=BUDGET_CHECK_SECONDS)

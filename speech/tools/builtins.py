@@ -6,28 +6,21 @@ error. Any other exception becomes {"error": {"code": "tool_failed"}}. A plain f
 (it must not block the supervisor's loop); a coroutine function runs on the loop.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
-
-END_CALL_PARAMETERS = {
-    "type": "object",
-    "properties": {"reason": {"type": "string", "maxLength": 200, "description": "Why the call ends."}},
-    "additionalProperties": False,
-}
-CURRENT_TIME_PARAMETERS = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
 @dataclass
 class ToolContext:
-    """What a built-in knows of its call. `end_reason` set by a handler asks the supervisor to end the call
-    (a goodbye, then the provider's hang-up) once the output is sent."""
+    """What a built-in knows of its call. `end_requested` set by a handler asks the supervisor to end the call
+    (a goodbye, then the provider's hang-up) once the output is sent. Its description and parameters are in
+    speech/tools/registry.py (SHIPPED)."""
 
     call_id: str
     tenant_id: int
     time_zone: str = "UTC"
     end_requested: bool = False
-    notes: dict = field(default_factory=dict)
 
 
 def end_call(*, arguments, context):

@@ -93,8 +93,7 @@ def tool_url_problem(url):
         if _named_exactly(host, port, allowed):
             return None
         return (
-            f"{host} is a private, loopback or reserved address; an operator must name it in "
-            "SPEECH_TOOL_ALLOWED_HOSTS."
+            f"{host} is a private, loopback or reserved address; an operator must name it in SPEECH_TOOL_ALLOWED_HOSTS."
         )
     if ANY_PUBLIC_HOST in [entry.strip() for entry in allowed] or host_allowed(host, port, allowed):
         return None

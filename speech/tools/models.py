@@ -4,12 +4,25 @@ Secrets never live in these rows: a webhook's signing secret and an MCP server's
 the secrets backend, referenced by name (speech/tools/secrets.py).
 """
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
 name_validator = RegexValidator(TOOL_NAME, "Letters, digits, _ and - only, 1 to 64 characters.")
 TIMEOUT_MIN, TIMEOUT_MAX = 0.5, 30.0
+
+
+def _clean(validate, instance, url_field):
+    from .. import errors
+
+    try:
+        validate(instance)
+    except errors.ToolError as exc:
+        field = {"url": url_field}.get(exc.field, exc.field)
+        if field not in {f.name for f in instance._meta.fields}:
+            field = NON_FIELD_ERRORS
+        raise ValidationError({field: exc.message}, code=exc.code) from None
 
 
 class ToolKind(models.TextChoices):
@@ -53,6 +66,11 @@ class Tool(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        from .validation import tool_validate
+
+        _clean(lambda tool: tool_validate(tool=tool), self, "webhook_url")
+
 
 class ApprovalPolicy(models.TextChoices):
     NEVER = "never", "Never: the provider calls the server's tools directly"
@@ -79,9 +97,12 @@ class McpServer(models.Model):
     class Meta:
         ordering = ["tenant", "server_label"]
         verbose_name = "MCP server"
-        constraints = [
-            models.UniqueConstraint(fields=["tenant", "server_label"], name="mcp_label_unique_per_tenant")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "server_label"], name="mcp_label_unique_per_tenant")]
 
     def __str__(self):
         return self.server_label
+
+    def clean(self):
+        from .validation import mcp_server_validate
+
+        _clean(lambda server: mcp_server_validate(server=server), self, "server_url")

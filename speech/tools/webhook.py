@@ -9,13 +9,11 @@ holds its own task, never the loop or another call.
 """
 
 import functools
-import ipaddress
 import json
 import socket
 import ssl
 import uuid
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -23,7 +21,7 @@ from aiohttp.resolver import DefaultResolver
 from django.conf import settings
 from standardwebhooks.webhooks import Webhook
 
-from ..providers.base import host_allowed
+from .hosts import tool_address_problem, tool_url_problem
 
 
 class ToolFailure(Exception):
@@ -46,21 +44,20 @@ def _tls_context(ca_bundle):
 
 
 class GuardedResolver(AbstractResolver):
-    """Resolves as aiohttp does, then refuses a private, loopback, link-local or otherwise non-public address
-    unless the operator's allow-list names the host: a public name that resolves inside the network (or is
-    re-pointed there after the tool was saved) reaches nothing."""
+    """Resolves as aiohttp does, then checks every address with the tool host rules (tool_address_problem):
+    a name that resolves inside the network (or is re-pointed there after the tool was saved) reaches nothing
+    unless the operator names the host. The connection uses these very addresses (no second lookup)."""
 
-    def __init__(self, allowed):
-        self.allowed = allowed
+    def __init__(self, url):
+        self.url = url
         self.resolver = DefaultResolver()
 
     async def resolve(self, host, port=0, family=socket.AF_INET):
         addresses = await self.resolver.resolve(host, port, family)
-        if host_allowed(host.lower().rstrip("."), port, self.allowed):
-            return addresses
         for address in addresses:
-            if not ipaddress.ip_address(address["host"]).is_global:
-                raise ToolFailure("forbidden_host", "The webhook's host resolves to an address the gateway refuses.")
+            problem = tool_address_problem(self.url, address["host"])
+            if problem:
+                raise ToolFailure("forbidden_host", problem)
         return addresses
 
     async def close(self):
@@ -86,40 +83,33 @@ def webhook_headers(*, secret, body, now=None):
     }
 
 
-async def webhook_call(*, url, secret, body, timeout_seconds, allowed_hosts):
+async def webhook_call(*, url, secret, body, timeout_seconds):
     """The webhook's answer to `body`: its JSON value, or its text when it is not JSON. Raises ToolFailure
     (webhook_timeout, webhook_status, webhook_too_large, webhook_unreachable, forbidden_host)."""
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ToolFailure("forbidden_host", "The webhook is not an https URL.")
-    host = parts.hostname.lower()
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    # aiohttp does not resolve an IP literal, so the resolver's rule is applied to it here.
-    if literal is not None and not literal.is_global and not host_allowed(host, parts.port or 443, allowed_hosts):
-        raise ToolFailure("forbidden_host", "The webhook's address is one the gateway refuses.")
+    # The operator's rules as they are now (an IP literal is not resolved: this is its only check).
+    problem = tool_url_problem(url)
+    if problem:
+        raise ToolFailure("forbidden_host", problem)
     max_bytes = settings.SPEECH_TOOL_MAX_RESPONSE_BYTES
     headers = {"Content-Type": "application/json", "User-Agent": "speech-gateway-tools", **webhook_headers(
         secret=secret, body=body)}  # fmt: skip
     connector = aiohttp.TCPConnector(
-        ssl=_tls_context(settings.SPEECH_TOOL_CA_BUNDLE or None), resolver=GuardedResolver(allowed_hosts),
-        force_close=True, limit=1,
+        ssl=_tls_context(settings.SPEECH_TOOL_CA_BUNDLE or None), resolver=GuardedResolver(url), force_close=True,
     )  # fmt: skip
+    # No proxy from the environment; a compressed answer is not expanded (it must not pass the cap unseen).
+    session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+                                    trust_env=False, auto_decompress=False)  # fmt: skip
     try:
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_seconds), trust_env=False,
-            auto_decompress=False,  # a small compressed answer must not expand past the cap unseen
-        ) as session:  # fmt: skip
-            async with session.post(url, data=body, headers=headers, allow_redirects=False) as answer:
-                if not 200 <= answer.status < 300:
-                    raise ToolFailure("webhook_status", f"The webhook answered HTTP {answer.status}.")
-                if answer.content_length is not None and answer.content_length > max_bytes:
-                    raise ToolFailure("webhook_too_large", f"The webhook's answer is over {max_bytes} bytes.")
-                content = await answer.content.read(max_bytes + 1)
-                if len(content) > max_bytes:
-                    raise ToolFailure("webhook_too_large", f"The webhook's answer is over {max_bytes} bytes.")
+        async with session, session.post(url, data=body, headers=headers, allow_redirects=False) as answer:
+            if not 200 <= answer.status < 300:
+                raise ToolFailure("webhook_status", f"The webhook answered HTTP {answer.status}.")
+            if answer.content_length is not None and answer.content_length > max_bytes:
+                raise ToolFailure("webhook_too_large", f"The webhook's answer is over {max_bytes} bytes.")
+            content = bytearray()
+            while len(content) <= max_bytes and (chunk := await answer.content.read(max_bytes + 1 - len(content))):
+                content += chunk
+            if len(content) > max_bytes:
+                raise ToolFailure("webhook_too_large", f"The webhook's answer is over {max_bytes} bytes.")
     except ToolFailure:
         raise
     except TimeoutError:
@@ -129,7 +119,7 @@ async def webhook_call(*, url, secret, body, timeout_seconds, allowed_hosts):
         if cause is not None:
             raise cause from None
         raise ToolFailure("webhook_unreachable", f"The webhook could not be reached ({type(exc).__name__}).") from None
-    text = content.decode("utf-8", errors="replace")
+    text = bytes(content).decode("utf-8", errors="replace")
     try:
         return json.loads(text)
     except ValueError:
