@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 
+import { endReasonWords } from '../../static/speech/call-record.js';
 import { normalise } from '../../static/speech/events/openai.js';
 import { SpeechStore } from '../../static/speech/speech-store.js';
 import { applyEvent, argumentSummary, toolLine } from '../../static/speech/transcript.js';
@@ -166,4 +167,9 @@ test('the store listens for tool events and keeps them in the transcript, after 
     ['user', 'check order order=123', false],
     ['tool', 'check_order(order=123): failed (webhook_status)', false],
   ]);
+});
+
+test('a call the agent ended with the end_call tool says so', () => {
+  assert.equal(endReasonWords({ end_reason: 'agent_ended', end_reason_text: 'Ended by the agent (end_call tool)' }),
+    'The assistant ended the call.');
 });

@@ -47,8 +47,9 @@ def example(monkeypatch, tmp_path, settings):
     thread.start()
     bundle = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
-    settings.SPEECH_TOOL_CA_BUNDLE = str(bundle)
     port = server.server_address[1]
+    settings.SPEECH_TOOL_CA_BUNDLE = str(bundle)
+    settings.SPEECH_TOOL_ALLOWED_HOSTS = [f"127.0.0.1:{port}"]  # a loopback address: allowed by name only
     yield types.SimpleNamespace(url=f"https://127.0.0.1:{port}/tools", port=port, ca=ca)
     server.shutdown()
     server.server_close()
@@ -57,8 +58,7 @@ def example(monkeypatch, tmp_path, settings):
 def call(example, *, secret=SECRET, tool="check_order", arguments=None):
     body = webhook_body(tool=tool, arguments=arguments or {"order": 123}, call_id="6f1c", tenant="default",
                         user_id=7)  # fmt: skip
-    return asyncio.run(webhook_call(url=example.url, secret=secret, body=body, timeout_seconds=5,
-                                    allowed_hosts=[f"127.0.0.1:{example.port}"]))  # fmt: skip
+    return asyncio.run(webhook_call(url=example.url, secret=secret, body=body, timeout_seconds=5))
 
 
 def raw_post(example, body, headers):
