@@ -13,6 +13,7 @@ from .calls import admin as calls_admin  # noqa: F401  (registers Call and CallP
 from .charts import bar_chart
 from .models import SessionAudit
 from .selectors import tenant_usage
+from .tools import admin as tools_admin  # noqa: F401  (registers Tool and McpServer)
 
 
 @admin.register(SessionAudit)

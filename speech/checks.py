@@ -59,3 +59,29 @@ def check_call_dispatch(app_configs=None, **kwargs):
     if settings.SPEECH_SUPERVISOR_MAX_CALLS < 1:
         return [Error("SPEECH_SUPERVISOR_MAX_CALLS must be 1 or more.", id="speech.E012")]
     return []
+
+
+@register()
+def check_tools(app_configs=None, **kwargs):
+    from .errors import ToolError
+    from .tools.hosts import tool_host_entry_valid
+    from .tools.registry import builtins_all
+    from .tools.validation import parameters_validate
+
+    problems = [
+        Error(
+            f"SPEECH_TOOL_ALLOWED_HOSTS entry {entry!r} is not a host.",
+            hint='Give "host", "host:port", "[ipv6]:port", ".suffix" (any name under it) or "*" (any public host).',
+            id="speech.E020",
+        )
+        for entry in settings.SPEECH_TOOL_ALLOWED_HOSTS
+        if not tool_host_entry_valid(entry)
+    ]
+    for name, builtin in builtins_all().items():
+        if not (isinstance(builtin.handler, str) and "." in builtin.handler) and not callable(builtin.handler):
+            problems.append(Error(f"SPEECH_TOOLS[{name!r}] names no handler.", id="speech.E021"))
+        try:
+            parameters_validate(builtin.parameters)
+        except ToolError as exc:
+            problems.append(Error(f"SPEECH_TOOLS[{name!r}] parameters: {exc.message}", id="speech.E021"))
+    return problems

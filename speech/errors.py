@@ -195,6 +195,10 @@ class ToolError(SpeechError):
     message = "The tool definition is not valid."
     field = None
 
+    def __init__(self, message=None, *, field=None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.field = field or self.field
+
 
 class ToolNotFound(SpeechError):
     status, code = 404, "tool_not_found"
@@ -222,6 +226,12 @@ class ToolSchemaTooLarge(ToolError):
     status, code = 400, "tool_schema_too_large"
     message = "The parameters schema is too large or nests too deeply."
     field = "parameters"
+
+
+class ToolNameInvalid(ToolError):
+    status, code = 400, "tool_name_invalid"
+    message = "A tool name (or server label) holds letters, digits, _ and - only, 1 to 64 characters."
+    field = "name"
 
 
 class ToolNameReserved(ToolError):

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import views
-from .api import calls, preferences, previews, providers, sessions, settings, telemetry
+from .api import calls, preferences, previews, providers, sessions, settings, telemetry, tools
 from .ops import views as ops
 
 urlpatterns = [
@@ -16,6 +16,11 @@ urlpatterns = [
     path("api/v1/telemetry/connect", telemetry.ConnectTelemetryApi.as_view(), name="telemetry-connect"),
     path("api/v1/providers", providers.ProvidersApi.as_view(), name="api-providers"),
     path("api/v1/settings/speech", settings.SpeechSettingsApi.as_view(), name="api-speech-settings"),
+    path("api/v1/tools", tools.ToolsApi.as_view(), name="api-tools"),
+    path("api/v1/tools/<int:pk>", tools.ToolApi.as_view(), name="api-tool"),
+    path("api/v1/tools/<int:pk>/webhook_secret", tools.ToolSecretApi.as_view(), name="api-tool-webhook-secret"),
+    path("api/v1/mcp_servers", tools.McpServersApi.as_view(), name="api-mcp-servers"),
+    path("api/v1/mcp_servers/<int:pk>", tools.McpServerApi.as_view(), name="api-mcp-server"),
     path(
         "api/v1/tenants/<slug:tenant>/voice_preview", previews.VoicePreviewApi.as_view(), name="api-voice-preview"
     ),

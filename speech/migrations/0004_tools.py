@@ -136,7 +136,7 @@ class Migration(migrations.Migration):
                 ("mask_arguments", models.BooleanField(default=False, help_text='Record the arguments as "***".')),
                 ("mask_result", models.BooleanField(default=False, help_text='Record the result as "***".')),
                 ("webhook_secret_ref", models.CharField(blank=True, editable=False, max_length=255)),
-                ("webhook_secret_version", models.PositiveIntegerField(default=1, editable=False)),
+                ("webhook_secret_version", models.PositiveIntegerField(default=0, editable=False)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
                 ("updated_at", models.DateTimeField(auto_now=True)),
                 (

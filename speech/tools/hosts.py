@@ -116,15 +116,16 @@ def tool_address_problem(url, address):
     return f"{host} resolves to {resolved}, a private, loopback or reserved address."
 
 
-def tool_url_addresses(url):
+def tool_url_addresses(url, *, resolve=socket.getaddrinfo):
     """(the addresses to connect to, problem): resolves `url`'s host and checks every address. Connect only
-    to the returned ones (a second lookup could answer differently). `problem` is None when usable."""
+    to the returned ones (a second lookup could answer differently). `problem` is None when usable.
+    `resolve` has getaddrinfo's signature (a seam for tests: a name an attacker points anywhere)."""
     problem = tool_url_problem(url)
     if problem:
         return [], problem
     host, port = _split(url)
     try:
-        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+        infos = resolve(host.strip("[]"), port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return [], f"{host} does not resolve."
     addresses = list(dict.fromkeys(info[4][0] for info in infos))

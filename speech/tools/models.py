@@ -53,9 +53,9 @@ class Tool(models.Model):
     mask_arguments = models.BooleanField(default=False, help_text='Record the arguments as "***".')
     mask_result = models.BooleanField(default=False, help_text='Record the result as "***".')
     # Where the webhook's signing secret lives in the secrets backend, or "" when it is derived
-    # (a read-only backend: see speech/tools/secrets.py); the version rotates a derived secret.
+    # (a read-only backend: see speech/tools/secrets.py); the version rotates a derived secret (0: none yet).
     webhook_secret_ref = models.CharField(max_length=255, blank=True, editable=False)
-    webhook_secret_version = models.PositiveIntegerField(default=1, editable=False)
+    webhook_secret_version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

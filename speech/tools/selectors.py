@@ -97,3 +97,12 @@ def tool_enabled_get(*, tenant_id, name):
 
 def mcp_server_enabled_get(*, tenant_id, server_label):
     return tenant_tools(tenant_id=tenant_id).mcp_servers.get(server_label)
+
+
+def tools_of_tenant(*, tenant_id):
+    """Every tool of the tenant, enabled or not (for its admins), by name."""
+    return Tool.objects.filter(tenant_id=tenant_id).order_by("name")
+
+
+def mcp_servers_of_tenant(*, tenant_id):
+    return McpServer.objects.filter(tenant_id=tenant_id).order_by("server_label")

@@ -15,7 +15,7 @@ from .hosts import tool_url_problem
 from .models import TOOL_NAME, McpServer, Tool, ToolKind
 from .registry import builtins_all
 
-MAX_SCHEMA_BYTES = 16 * 1024  # the serialized schema; a tool's schema goes into every session of the tenant
+MAX_SCHEMA_BYTES = 8 * 1024  # serialized: every session of the tenant carries it (a request body is 16 KiB)
 MAX_SCHEMA_DEPTH = 32
 MAX_TOOLS_PER_TENANT = 64
 MAX_MCP_SERVERS_PER_TENANT = 16
@@ -81,7 +81,7 @@ def tool_validate(*, tool):
     """Check `tool` (saved or not) and fill what its kind decides: a built-in's name and parameters come
     from the registry (the model is told what the handler expects). Raises a ToolError."""
     if not re.match(TOOL_NAME, tool.name or ""):
-        raise errors.ToolError("The name may hold letters, digits, _ and - only, 1 to 64 characters.")
+        raise errors.ToolNameInvalid()
     builtins = builtins_all()
     if tool.kind == ToolKind.BUILTIN:
         builtin = builtins.get(tool.builtin)
@@ -124,7 +124,7 @@ def authorization_validate(value):
 
 def mcp_server_validate(*, server):
     if not re.match(TOOL_NAME, server.server_label or ""):
-        raise errors.ToolError("The server label may hold letters, digits, _ and - only, 1 to 64 characters.")
+        raise errors.ToolNameInvalid(field="server_label")
     url_validate(server.server_url)
     _names_validate(server.allowed_tools, "allowed_tools")
     _names_validate(server.approved_tools, "approved_tools")
