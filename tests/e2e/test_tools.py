@@ -9,14 +9,15 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 import trustme
 from django.contrib.auth import get_user_model
 from standardwebhooks.webhooks import Webhook
 
-from settings_admin.models import Tenant, UserPreference
+from settings_admin.models import KeyScope, Tenant, TenantAPIKey, UserPreference
 from speech.calls.models import Call, CallStatus, EndReason, ToolRun, ToolRunStatus
-from speech.tools.models import Tool, ToolKind
-from speech.tools.secrets import webhook_secret_new
+from speech.tools.models import ToolKind
+from speech.tools.services import tool_create
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_calls import connect, policy, until
 
@@ -82,14 +83,20 @@ def tenant_webhook(tmp_path, settings):
     webhook.close()
 
 
-def add_tool(**fields):
-    """A tool of the default tenant, saved as admin and the API save it (its rules checked); its secret."""
-    tool = Tool(tenant=Tenant.objects.get(slug="default"), **fields)
-    tool.full_clean()
-    tool.save()
-    secret = webhook_secret_new(tool=tool) if tool.kind == ToolKind.WEBHOOK else ""
-    tool.save()
-    return tool, secret
+def add_tool(**values):
+    """A tool of the default tenant, through the service admin and the API use (its rules checked)."""
+    return tool_create(tenant_id=Tenant.objects.get(slug="default").pk, values=values).tool
+
+
+def add_tool_by_api(base_url, **values):
+    """A tool added as docs/tools.md shows a tenant: POST /api/v1/tools with an admin-scoped API key.
+    Returns the answer, which alone shows the webhook's signing secret."""
+    key = TenantAPIKey.objects.create_key(name="ops", tenant=Tenant.objects.get(slug="default"),
+                                          scope=KeyScope.ADMIN)[1]  # fmt: skip
+    answer = requests.post(f"{base_url}/api/v1/tools", json=values, headers={"Authorization": f"Api-Key {key}"},
+                           timeout=10)  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    return answer.json()
 
 
 def connect_typing(chat):
@@ -110,9 +117,10 @@ def send(chat, text):
 
 def test_a_webhook_tool_is_called_signed_and_its_answer_spoken_and_recorded(chat, tenant_webhook):
     policy(record_transcripts=True)
-    tool, secret = add_tool(name="check_order", description="Looks an order up by its number.",
-                            parameters=ORDER_PARAMETERS, kind=ToolKind.WEBHOOK, webhook_url=tenant_webhook.url,
-                            timeout_seconds=15)  # fmt: skip
+    tool = add_tool_by_api(chat.base_url, name="check_order", description="Looks an order up by its number.",
+                           parameters=ORDER_PARAMETERS, kind="webhook", webhook_url=tenant_webhook.url,
+                           timeout_seconds=15)  # fmt: skip
+    secret = tool["webhook_secret"]
     assert secret.startswith("whsec_")
     page = chat.page
     call = connect_typing(chat)
