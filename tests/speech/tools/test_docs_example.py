@@ -1,10 +1,12 @@
-"""docs/tools.md's webhook server, run as documented: it is served over HTTPS (a throwaway CA from trustme) and
-sent the gateway's own signed request (speech/tools/webhook.py), then a forged and a tampered one. The example
-cannot rot without this failing."""
+"""docs/tools.md, run as documented: its webhook server is served over HTTPS (a throwaway CA from trustme) and
+sent the gateway's own signed request (speech/tools/webhook.py), then a forged and a tampered one; its curl
+commands are sent to the API in order. The examples cannot rot without this failing."""
 
 import asyncio
 import http.client
+import json
 import re
+import shlex
 import ssl
 import threading
 import types
@@ -13,8 +15,11 @@ from pathlib import Path
 
 import pytest
 import trustme
+from django.test import Client
 from standardwebhooks.webhooks import Webhook
 
+from settings_admin.models import KeyScope, TenantAPIKey
+from speech.tools.models import Tool
 from speech.tools.webhook import ToolFailure, webhook_body, webhook_call, webhook_headers
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "tools.md"
@@ -105,3 +110,59 @@ def test_a_tampered_body_and_malformed_headers_are_refused(example):
     assert raw_post(example, body, {**headers, "webhook-signature": "v1,!!notbase64"})[0] == 401
     assert raw_post(example, body, {"webhook-id": "x"})[0] == 401
     assert raw_post(example, b"", headers)[0] == 413
+
+
+def documented_curls():
+    """Every curl command in docs/tools.md's sh blocks, as (method, path, headers, JSON body or None)."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", DOC.read_text(), re.S):
+        tokens = shlex.split(block, comments=True)  # a quoted JSON body may span lines
+        starts = [index for index, token in enumerate(tokens) if token == "curl"]
+        for start, end in zip(starts, [*starts[1:], len(tokens)], strict=False):
+            words = tokens[start:end]
+            method, headers, body, path = "GET", {}, None, None
+            for flag, value in zip(words, words[1:], strict=False):
+                if flag == "-X":
+                    method = value
+                elif flag == "-H":
+                    name, _, text = value.partition(": ")
+                    headers[name] = text
+                elif flag == "-d":
+                    body = json.loads(value)
+            path = next(word for word in words if word.startswith("$GATEWAY/")).removeprefix("$GATEWAY")
+            commands.append((method, path, headers, body))
+    return commands
+
+
+@pytest.mark.django_db
+def test_the_documented_curl_commands_work_in_order(vault, speech_settings, settings):
+    """Adding, listing, disabling, re-keying and removing a webhook tool, a built-in and an MCP server, as the
+    doc shows them (ids as the answers give them)."""
+    settings.SPEECH_TOOL_ALLOWED_HOSTS = ["tools.example.com", "mcp.example.com"]
+    key = TenantAPIKey.objects.create_key(name="ops", tenant=speech_settings.tenant, scope=KeyScope.ADMIN)[1]
+    client = Client()
+    commands = documented_curls()
+    assert [(method, path) for method, path, _, _ in commands] == [
+        ("POST", "/api/v1/tools"), ("GET", "/api/v1/tools"), ("PATCH", "/api/v1/tools/1"),
+        ("POST", "/api/v1/tools/1/webhook_secret"), ("DELETE", "/api/v1/tools/1"), ("POST", "/api/v1/tools"),
+        ("POST", "/api/v1/mcp_servers"),
+    ]  # fmt: skip
+    answers, tool_id = [], None
+    for method, path, headers, body in commands:
+        assert headers["Authorization"] == "Api-Key $KEY"
+        if tool_id is not None:
+            path = path.replace("/tools/1", f"/tools/{tool_id}")
+        answer = client.generic(method, path, data=json.dumps(body) if body is not None else "",
+                                content_type="application/json", HTTP_AUTHORIZATION=f"Api-Key {key}")  # fmt: skip
+        assert answer.status_code in (200, 201, 204), (method, path, answer.content)
+        answers.append(answer)
+        if tool_id is None:
+            tool_id = answer.json()["id"]
+    created, listed, disabled, rotated, _, builtin, mcp = answers
+    assert created.status_code == 201 and created.json()["webhook_secret"].startswith("whsec_")
+    assert [tool["name"] for tool in listed.json()] == ["check_order"] and "webhook_secret" not in listed.json()[0]
+    assert disabled.json()["enabled"] is False
+    assert rotated.json()["webhook_secret"] not in (None, created.json()["webhook_secret"])
+    assert builtin.json()["name"] == "end_call" and builtin.json()["parameters"]["properties"]["reason"]
+    assert mcp.json()["authorization_set"] is True and "crm-token" not in mcp.content.decode()
+    assert not Tool.objects.filter(name="check_order").exists()
