@@ -96,7 +96,7 @@ tool_run_seconds = Histogram(
 )
 tool_gateway_seconds = Histogram(
     "tool_gateway_seconds", "What the gateway adds to a tool run (its handler's own time left out).",
-    buckets=EVENT_BUCKETS + (0.05, 0.25, 1.0),
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )  # fmt: skip
 tool_outputs_forged_total = Counter(
     "tool_outputs_forged_total", "function_call_output items the supervisor did not send (the browser's)."

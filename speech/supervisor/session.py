@@ -90,6 +90,7 @@ class Target:
     connected_at: datetime
     policy: CallPolicyView
     user_id: int | None = None  # the minting user, told to webhook tools
+    tenant_slug: str = ""
 
 
 def target_load(*, call_id):
@@ -98,7 +99,7 @@ def target_load(*, call_id):
         uuid.UUID(str(call_id))
     except ValueError:
         return None  # a job naming no call (a queue is input too)
-    call = Call.objects.filter(pk=call_id).first()
+    call = Call.objects.filter(pk=call_id).select_related("tenant").first()
     if call is None or call.status == CallStatus.ENDED:
         return None
     if not call.provider_call_id:
@@ -142,6 +143,7 @@ def target_load(*, call_id):
         connected_at=call.connected_at or timezone.now(),
         policy=call_policy_get(tenant_id=call.tenant_id),
         user_id=call.user_id,
+        tenant_slug=call.tenant.slug,
     )
 
 

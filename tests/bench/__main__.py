@@ -8,7 +8,9 @@ Starts two fake providers on loopback (0 ms and 300 ms), the production server c
   (e) the chat page's click-to-connected time in Debian's Chromium against the built-in local
       provider (its own service, python -m speech.local), p50 and p95 (--browser-only: this alone);
   (f) one call supervisor process holding --supervisor-calls sidebands of a fake provider: event handling
-      p50 and p99, memory, and what an attach adds to a request (tests/bench/supervisor.py).
+      p50 and p99, memory, and what an attach adds to a request (tests/bench/supervisor.py);
+  (g) the tool round trip the gateway adds (arguments done -> output sent, the handler's time left out), p50
+      and p95, in a supervisor process whose calls call a built-in tool (tests/bench/tools.py).
 Prints a table and writes test-artifacts/benchmark.md; --update-docs writes docs/benchmark.md too.
 """
 
@@ -32,6 +34,7 @@ import psycopg
 import requests
 
 from tests.bench.supervisor import supervisor_figures
+from tests.bench.tools import tools_figures
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.servers import ROOT, manage, start_local_service
 from tests.vault_server import free_port
@@ -82,6 +85,16 @@ SUPERVISOR_TEXT = (
     "answer is sent. `--supervisor-calls`, `--supervisor-seconds` and `--turn-seconds` change the load; "
     "`--only-supervisor` measures the supervisor alone and rewrites only this section of the report (and, with "
     "`--update-docs`, of this file); `--no-supervisor` leaves it out"
+)
+
+
+TOOLS_TEXT = (
+    "The same `manage.py call_supervisor` on PostgreSQL and Redis, its calls' sidebands on the fake provider "
+    "(`tests/bench/sideband_fake.py --tool current_time`), which has the model call the tenant's built-in "
+    "`current_time` in every call: the supervisor looks the tool up (enabled now), validates the arguments "
+    "against its schema, runs it, sends the `function_call_output` and `response.create`, and records the run. "
+    "`--tool-calls`, `--tool-seconds` and `--tool-turn-seconds` change the load; `--only-tools` measures this "
+    "alone and rewrites only this section (and, with `--update-docs`, of this file); `--no-tools` leaves it out"
 )
 
 
@@ -314,22 +327,43 @@ def supervisor_section(args):
     return section, all(ok for *_, ok in rows)
 
 
-def section_replace(text, section):
-    """`text` (a report) with its supervisor section replaced by `section`, or `section` added at the end."""
-    start = text.find(f"\n{SUPERVISOR_HEADING}\n")
+TOOLS_HEADING = "## Tools"
+
+
+def tools_section(args):
+    """(section text, all targets met): the tool round trip's table and what it measured."""
+    rows, detail = tools_figures(
+        postgres=POSTGRES, redis_url=REDIS, calls=args.tool_calls, seconds=args.tool_seconds,
+        turn_seconds=args.tool_turn_seconds,
+    )  # fmt: skip
+    table = print_table(rows)
+    print(detail)
+    measured = (
+        f"Measured on {platform.machine()}, {os.cpu_count()} cores, "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, by `make bench`"
+        + (" (`BENCH_ARGS=--only-tools`)" if args.only_tools else "")
+        + ".\n\n"
+    )
+    section = f"{TOOLS_HEADING}\n\n{measured}" + "\n".join(table) + f"\n\n{detail}. {TOOLS_TEXT}.\n"
+    return section, all(ok for *_, ok in rows)
+
+
+def section_replace(text, section, heading=SUPERVISOR_HEADING):
+    """`text` (a report) with its `heading` section replaced by `section`, or `section` added at the end."""
+    start = text.find(f"\n{heading}\n")
     if start < 0:
         return text.rstrip("\n") + "\n\n" + section
     end = text.find("\n## ", start + 1)
     return text[: start + 1] + section + (text[end:] if end >= 0 else "")
 
 
-def report_write(args, section_or_report, *, only_section=False):
+def report_write(args, section_or_report, *, only_section=False, heading=SUPERVISOR_HEADING):
     """Writes the report to test-artifacts/ (and docs/ with --update-docs); a section alone replaces its own."""
     targets = [REPORT] + ([DOCS_REPORT] if args.update_docs else [])
     for path in targets:
         path.parent.mkdir(exist_ok=True)
         if only_section:
-            text = section_replace(path.read_text() if path.exists() else "# Benchmark\n", section_or_report)
+            text = section_replace(path.read_text() if path.exists() else "# Benchmark\n", section_or_report, heading)
         else:
             text = section_or_report
         path.write_text(text)
@@ -392,6 +426,13 @@ def main():
     parser.add_argument(
         "--only-supervisor", action="store_true", help="measure the call supervisor alone (its report section only)"
     )
+    parser.add_argument("--tool-calls", type=int, default=100, help="calls whose model calls a tool")
+    parser.add_argument("--tool-seconds", type=float, default=20, help="the tools' measured window")
+    parser.add_argument("--tool-turn-seconds", type=float, default=2, help="a tool call in every call this often")
+    parser.add_argument("--no-tools", action="store_true", help="skip the tool round trip figure")
+    parser.add_argument(
+        "--only-tools", action="store_true", help="measure the tool round trip alone (its report section only)"
+    )
     parser.add_argument("--no-report", action="store_true", help="print only; write no report")
     parser.add_argument(
         "--update-docs", action="store_true", help="write docs/benchmark.md too (by default: test-artifacts/ only)"
@@ -403,6 +444,11 @@ def main():
         parser.error("--browser-only measures part of the table: not with --no-browser or --update-docs")
     if args.connects < 10:
         parser.error("--connects: at least 10, for a p95 worth the name")
+    if args.only_tools:
+        section, met = tools_section(args)
+        if not args.no_report:
+            report_write(args, section, only_section=True, heading=TOOLS_HEADING)
+        return 0 if met else 1
     if args.only_supervisor:
         section, met = supervisor_section(args)
         if not args.no_report:
@@ -566,15 +612,19 @@ def main():
         )
     table = print_table(rows)
     print(detail)
-    supervisor_met = True
+    supervisor_met = tools_met = True
     if not args.no_supervisor:
         section, supervisor_met = supervisor_section(args)
+    if not args.no_tools and not args.browser_only:
+        tools_text, tools_met = tools_section(args)
     if not args.no_report:
         report = report_text(args, scheme, table, detail)
         if not args.no_supervisor:
             report = section_replace(report, section)
+        if not args.no_tools and not args.browser_only:
+            report = section_replace(report, tools_text, TOOLS_HEADING)
         report_write(args, report)
-    return 0 if all(ok for *_, ok in rows) and supervisor_met else 1
+    return 0 if all(ok for *_, ok in rows) and supervisor_met and tools_met else 1
 
 
 if __name__ == "__main__":

@@ -49,13 +49,15 @@ class Supervised:
         self.rtc = None
         self.provider_call_id = None
         self.session_id = None
+        self.tools = ()  # function tools the minted session carries (as minting sends them)
 
     def policy(self, **fields):
         CallPolicy.objects.update_or_create(tenant=self.tenant, defaults=fields)
 
     def mint(self):
         response = requests.post(
-            f"{self.service.v1}/realtime/client_secrets", json={"session": SESSION}, timeout=10,
+            f"{self.service.v1}/realtime/client_secrets", timeout=10,
+            json={"session": {**SESSION, "tools": list(self.tools)} if self.tools else SESSION},
             headers={"Authorization": f"Bearer {self.key}"},
         )  # fmt: skip
         assert response.status_code == 200, response.text
@@ -98,8 +100,12 @@ class Supervised:
         return task
 
     def say(self, text):
-        self.rtc.send({"type": "conversation.item.create",
-                       "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})
+        self.rtc.send(
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]},
+            }
+        )
         self.rtc.send({"type": "response.create"})  # fmt: skip
 
     def provider_has_call(self):

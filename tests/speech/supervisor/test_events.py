@@ -138,8 +138,8 @@ def test_budget_spent(unit, budget, spent, reached):
     assert budget_spent(policy=policy(monthly_budget=budget, budget_unit=unit), spent=Decimal(spent)) is reached
 
 
-def test_every_limit_has_a_notice():
-    assert set(NOTICES) == {EndReason.TIME_LIMIT, EndReason.IDLE, EndReason.BUDGET}
+def test_every_limit_and_the_agent_s_end_have_a_notice():
+    assert set(NOTICES) == {EndReason.TIME_LIMIT, EndReason.IDLE, EndReason.BUDGET, EndReason.AGENT_ENDED}
 
 
 def test_a_write_the_database_fails_is_retried_then_given_up_with_a_log_line(monkeypatch, caplog):

@@ -310,7 +310,9 @@ def test_a_refused_server_key_ends_the_call_as_a_provider_error(supervised, sett
 def test_an_endpoint_the_operator_does_not_allow_gets_no_key(supervised, caplog):
     from settings_admin.models import SpeechSettings
 
-    SpeechSettings.objects.filter(tenant=supervised.tenant).update(endpoint="http://127.0.0.2:9/v1/realtime/client_secrets")
+    SpeechSettings.objects.filter(tenant=supervised.tenant).update(
+        endpoint="http://127.0.0.2:9/v1/realtime/client_secrets"
+    )
     call = supervised.call_create(provider_call_id="rtc_" + "1" * 16)
     unsupervised = metric("calls_unsupervised_total", reason="provider_error")
     run(session_module.call_supervise(call_id=str(call.pk), stop=asyncio.Event()))

@@ -85,9 +85,7 @@ def sample(name, **labels):
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_a_job_is_run_and_acked_once_its_call_has_ended_and_one_for_an_ended_call_at_once(
-    tenant, submit, redis_server
-):
+def test_a_job_is_run_and_acked_once_its_call_has_ended_and_one_for_an_ended_call_at_once(tenant, submit, redis_server):
     live, ended = new_call(tenant), new_call(tenant, status=CallStatus.ENDED)
     submit(ended.pk)
     submit(live.pk)
@@ -118,9 +116,7 @@ def test_a_job_is_run_and_acked_once_its_call_has_ended_and_one_for_an_ended_cal
     assert redis.Redis.from_url(redis_server.url).xlen(STREAM) == 0  # done jobs leave the stream
 
 
-def test_a_stopping_supervisor_leaves_the_call_running_and_another_claims_its_job_at_once(
-    tenant, submit, redis_server
-):
+def test_a_stopping_supervisor_leaves_the_call_running_and_another_claims_its_job_at_once(tenant, submit, redis_server):
     call = new_call(tenant)
     submit(call.pk)
     first, second = Recorder(), Recorder()
@@ -185,9 +181,10 @@ def test_a_failing_handler_ends_its_call_as_lost_rather_than_retry_it_for_ever(t
         stop = asyncio.Event()
         one = supervisor(redis_server.url, failing, "one")
         running = asyncio.create_task(one.run(stop))
-        while pending(redis_server.url)["pending"] or not redis.Redis.from_url(redis_server.url).xinfo_groups(STREAM)[
-            0
-        ]["entries-read"]:
+        while (
+            pending(redis_server.url)["pending"]
+            or not redis.Redis.from_url(redis_server.url).xinfo_groups(STREAM)[0]["entries-read"]
+        ):
             await asyncio.sleep(0.02)
         stop.set()
         await running

@@ -1,0 +1,104 @@
+"""The tool runner's answers to MCP approval requests: the supervisor's sideband is a real WebSocket (a server in
+the test keeps what it is sent), the tenant's MCP servers real rows."""
+
+import asyncio
+import json
+import secrets
+from datetime import UTC, datetime
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+
+from settings_admin.models import Tenant
+from speech.calls.models import Call, ToolRun, ToolRunStatus
+from speech.supervisor.session import CallSupervisor, Target
+from speech.tools.models import McpServer
+
+from .conftest import metric, run, until
+from .test_events import policy
+
+
+class Peer:
+    """The provider's end of a sideband: keeps every event the supervisor sends."""
+
+    def __init__(self):
+        self.sent = asyncio.Queue()
+
+    async def handler(self, websocket):
+        async for message in websocket:
+            self.sent.put_nowait(json.loads(message))
+
+    async def next(self, seconds=5):
+        return await asyncio.wait_for(self.sent.get(), seconds)
+
+
+@pytest.fixture
+def tenant(transactional_db):
+    return Tenant.objects.create(slug="mcp" + secrets.token_hex(4), name="MCP")
+
+
+def approval(tenant, request):
+    """What the supervisor answers the approval request item `request` with, and the run it records."""
+    call = Call.objects.create(tenant=tenant, provider="local", model="local-echo", voice="verse",
+                               webrtc_mode="direct", minted_at=datetime.now(UTC))  # fmt: skip
+
+    async def scenario():
+        peer = Peer()
+        async with serve(peer.handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            target = Target(
+                call_id=str(call.pk), tenant_id=tenant.pk, model="local-echo", provider=None, endpoint="",
+                options={}, api_key="", provider_call_id="rtc_1", provider_session_id="", records_transcript=True,
+                connected_at=datetime.now(UTC), policy=policy(),
+            )  # fmt: skip
+            sup = CallSupervisor(target=target, stop=asyncio.Event())
+            sup.recorder.start()
+            async with connect(f"ws://127.0.0.1:{port}") as ws:
+                sup.ws = ws
+                sup.handle(json.dumps({"type": "conversation.item.added", "item": request}))
+                sup.handle(json.dumps({"type": "conversation.item.done", "item": request}))  # answered once
+                answer, then = await peer.next(), await peer.next()
+                await until(lambda: ToolRun.objects.filter(call=call).exists())
+                await sup.recorder.close()
+                assert peer.sent.empty()
+        return answer, then
+
+    answer, then = run(scenario())
+    assert then == {"type": "response.create"}
+    assert answer["type"] == "conversation.item.create"
+    return answer["item"], ToolRun.objects.get(call=call)
+
+
+REQUEST = {"type": "mcp_approval_request", "id": "mcpr_1", "server_label": "docs", "name": "search",
+           "arguments": '{"q": "refunds"}'}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fields", "approved"),
+    [
+        ({"require_approval": "always", "approved_tools": ["search"]}, True),
+        ({"require_approval": "always", "approved_tools": ["fetch"]}, False),
+        ({"require_approval": "never"}, True),
+        ({"require_approval": "never", "allowed_tools": ["fetch"]}, False),
+        ({"require_approval": "always", "approved_tools": ["search"], "enabled": False}, False),
+    ],
+)
+def test_an_mcp_approval_request_is_answered_per_the_server_rule(tenant, fields, approved):
+    McpServer.objects.create(tenant=tenant, server_label="docs", server_url="https://mcp.example.com/sse", **fields)
+    outcome = "ok" if approved else "mcp_denied"
+    before = metric("tool_runs_total", kind="mcp_approval", outcome=outcome)
+    item, record = approval(tenant, REQUEST)
+    assert item == {"type": "mcp_approval_response", "approval_request_id": "mcpr_1", "approve": approved}
+    assert (record.name, record.kind, record.provider_call_id) == ("docs.search", "mcp", "mcpr_1")
+    assert record.status == (ToolRunStatus.SUCCEEDED if approved else ToolRunStatus.FAILED)
+    assert metric("tool_runs_total", kind="mcp_approval", outcome=outcome) == before + 1
+
+
+def test_an_approval_request_for_another_tenant_s_server_is_denied(tenant):
+    other = Tenant.objects.create(slug="other" + secrets.token_hex(4), name="Other")
+    McpServer.objects.create(tenant=other, server_label="docs", server_url="https://mcp.example.com/sse",
+                             require_approval="always", approved_tools=["search"])  # fmt: skip
+    item, record = approval(tenant, REQUEST)
+    assert item["approve"] is False
+    assert record.error_code == "mcp_denied"
