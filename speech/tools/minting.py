@@ -5,9 +5,13 @@ the authorization read from the secrets backend on the server. The session the p
 the browser only through session_redact(): no authorization or header value reaches a page.
 """
 
+import logging
+
+from .hosts import tool_url_problem
 from .secrets import mcp_authorization_get
 from .selectors import tenant_tools, thawed
 
+logger = logging.getLogger(__name__)
 # Keys of a provider's tool entry that carry credentials (OpenAI's MCP tool: authorization, headers).
 SECRET_KEYS = ("authorization", "headers")
 
@@ -25,6 +29,11 @@ def session_tools(*, tenant_id):
         for tool in enabled.tools.values()
     ]
     for server in enabled.mcp_servers.values():
+        # The provider calls it, so this is its run-time check: a server saved before the operator's
+        # allow-list shrank is left out (and its authorization not sent).
+        if problem := tool_url_problem(server.server_url):
+            logger.warning("MCP server %s of tenant %s left out: %s", server.server_label, tenant_id, problem)
+            continue
         entry = {
             "type": "mcp",
             "server_label": server.server_label,

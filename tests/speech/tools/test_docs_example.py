@@ -23,6 +23,7 @@ from speech.tools.models import Tool
 from speech.tools.webhook import ToolFailure, webhook_body, webhook_call, webhook_headers
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "tools.md"
+GATEWAY = "https://voice.example.com"  # the gateway in the doc's examples
 SECRET = "whsec_" + "c2VjcmV0LWZvci10aGUtZG9jcy1leGFtcGxlLTMyYg=="  # base64 of 32 bytes of text
 OTHER_SECRET = "whsec_" + "YW5vdGhlci1zZWNyZXQtbm90LXRoZS10b29scy0zMg=="
 
@@ -129,7 +130,7 @@ def documented_curls():
                     headers[name] = text
                 elif flag == "-d":
                     body = json.loads(value)
-            path = next(word for word in words if word.startswith("$GATEWAY/")).removeprefix("$GATEWAY")
+            path = next(word for word in words if word.startswith(GATEWAY)).removeprefix(GATEWAY)
             commands.append((method, path, headers, body))
     return commands
 
@@ -138,7 +139,7 @@ def documented_curls():
 def test_the_documented_curl_commands_work_in_order(vault, speech_settings, settings):
     """Adding, listing, disabling, re-keying and removing a webhook tool, a built-in and an MCP server, as the
     doc shows them (ids as the answers give them)."""
-    settings.SPEECH_TOOL_ALLOWED_HOSTS = ["tools.example.com", "mcp.example.com"]
+    settings.SPEECH_TOOL_ALLOWED_HOSTS = ["hooks.example.com", "mcp.example.com"]
     key = TenantAPIKey.objects.create_key(name="ops", tenant=speech_settings.tenant, scope=KeyScope.ADMIN)[1]
     client = Client()
     commands = documented_curls()
@@ -149,7 +150,7 @@ def test_the_documented_curl_commands_work_in_order(vault, speech_settings, sett
     ]  # fmt: skip
     answers, tool_id = [], None
     for method, path, headers, body in commands:
-        assert headers["Authorization"] == "Api-Key $KEY"
+        assert headers["Authorization"] == "Api-Key $ADMIN_KEY"
         if tool_id is not None:
             path = path.replace("/tools/1", f"/tools/{tool_id}")
         answer = client.generic(method, path, data=json.dumps(body) if body is not None else "",

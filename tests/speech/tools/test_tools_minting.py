@@ -158,3 +158,13 @@ def test_a_warm_mint_reads_tools_from_the_cache(logged_in_client, speech_setting
     for _ in range(1000):
         session_tools(tenant_id=speech_settings.tenant_id)
     assert (time.perf_counter() - started) / 1000 < 0.002  # well under a millisecond each, warm
+
+
+def test_an_mcp_server_no_longer_allowed_is_left_out_with_its_authorization(logged_in_client, in_vault, settings):
+    settings.SPEECH_TOOL_ALLOWED_HOSTS = ["hooks.example.com"]  # the operator dropped mcp.example.com
+    with responses.RequestsMock() as mock:
+        mock.add_passthru("http://127.0.0.1")
+        echoing_provider(mock)
+        assert mint(logged_in_client).status_code == 200
+        sent = mock.calls[-1].request.body.decode()
+    assert MCP_SECRET not in sent and "mcp.example.com" not in sent
