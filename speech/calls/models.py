@@ -162,8 +162,8 @@ class CallPolicy(models.Model):
     )
     budget_unit = models.CharField(max_length=10, choices=BudgetUnit.choices, default=BudgetUnit.MINUTES)
     time_zone = models.CharField(
-        max_length=64, default="UTC", validators=[time_zone_validate],
-        help_text="An IANA time zone (Europe/Paris): the current_time tool answers in it.",
+        max_length=64, blank=True, validators=[time_zone_validate],
+        help_text="IANA time zone (Europe/Paris) the current_time tool answers in; empty: the operator's.",
     )  # fmt: skip
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -40,5 +40,5 @@ def call_policy_get(*, tenant_id):
         idle_seconds=policy.idle_seconds or settings.SPEECH_CALL_IDLE_SECONDS or None,
         monthly_budget=policy.monthly_budget,
         budget_unit=policy.budget_unit,
-        time_zone=policy.time_zone,
+        time_zone=policy.time_zone or settings.TIME_ZONE,
     )

@@ -50,6 +50,8 @@ def lookup(function):
 MASK = "***"
 MAX_ARGUMENTS_CHARS = 32 * 1024  # the model's arguments: more is refused before parsing
 MAX_RECORD_CHARS = 20_000  # what a ToolRun keeps of arguments and results
+MAX_FORGED_RECORDS = 50  # forged outputs recorded per call; more are still counted, logged and deleted
+MAX_NAME_CHARS = 64  # a tool's name (speech.tools.models.TOOL_NAME): a longer one is no tool's, never cut to one
 ERROR_MESSAGES = {
     "unknown_tool": "There is no such tool.",
     "tool_disabled": "This tool is disabled.",
@@ -132,8 +134,8 @@ class ToolRunner:
         if not isinstance(name, str) or not isinstance(arguments, str):
             return
         self.seen_calls.add(call_id)
-        self.names[call_id] = name[:64]
-        self._start(self._run(call_id=call_id[:128], name=name[:64], arguments=arguments, begun=time.perf_counter()))
+        self.names[call_id] = name[:MAX_NAME_CHARS]
+        self._start(self._run(call_id=call_id[:128], name=name, arguments=arguments, begun=time.perf_counter()))
 
     def item_seen(self, item):
         """A conversation item (added or done): outputs the supervisor did not send, and MCP approval requests."""
@@ -174,6 +176,8 @@ class ToolRunner:
         context = ToolContext(call_id=sup.target.call_id, tenant_id=sup.target.tenant_id,
                               time_zone=sup.target.policy.time_zone)  # fmt: skip
         try:
+            if len(name) > MAX_NAME_CHARS:
+                raise ToolFailure("unknown_tool", ERROR_MESSAGES["unknown_tool"])
             spec, problem = await lookup(tool_spec_load)(tenant_id=sup.target.tenant_id, name=name)
             if problem:
                 raise ToolFailure(problem, ERROR_MESSAGES[problem])
@@ -208,7 +212,8 @@ class ToolRunner:
         if sent:
             tool_gateway_seconds.observe(max(0.0, seconds - handler_seconds))
         sup.recorder.tool_run(
-            provider_call_id=call_id, name=name, kind=spec.kind if spec else "", status=status, error_code=code,
+            provider_call_id=call_id, name=name[:MAX_NAME_CHARS], kind=spec.kind if spec else "", status=status,
+            error_code=code,
             arguments=_record_text(arguments, masked=spec is not None and spec.mask_arguments),
             result=_record_text(result, masked=spec is not None and spec.mask_result),
             started_at=started_at, duration_ms=int(seconds * 1000),
@@ -265,13 +270,15 @@ class ToolRunner:
         logger.warning("call %s: a function_call_output the supervisor did not send (item %s, call %s); deleted",
                        sup.target.call_id, item_id, call_id[:64])  # fmt: skip
         tool_outputs_forged_total.inc()
+        self._start(self._delete(item_id))
+        if len(self.seen_outputs) > MAX_FORGED_RECORDS:
+            return  # a browser sending thousands must not write thousands of rows
         sup.recorder.tool_run(
             provider_call_id=call_id[:128], item_id=item_id, name=name, kind="", status=ToolRunStatus.FORGED,
             error_code="forged_output", arguments="",
             result=_record_text(output, masked=call_id in self.masked_results or not name),
             started_at=timezone.now(), duration_ms=0,
         )  # fmt: skip
-        self._start(self._delete(item_id))
 
     async def _delete(self, item_id):
         # The model must not read it: the gateway's own output is the tool's answer.

@@ -53,14 +53,31 @@ def _remote_refs(value):
     return False
 
 
+def _holds_nul(value):
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def parameters_validate(parameters):
     """Raise unless `parameters` is a JSON Schema (draft 2020-12) of "type": "object", small and local."""
     if not isinstance(parameters, dict):
         raise errors.ToolSchemaInvalid("The parameters must be a JSON object (a JSON Schema).")
     if _depth(parameters) > MAX_SCHEMA_DEPTH:
         raise errors.ToolSchemaTooLarge(f"The parameters schema nests deeper than {MAX_SCHEMA_DEPTH} levels.")
-    if len(json.dumps(parameters, separators=(",", ":"))) > MAX_SCHEMA_BYTES:
+    serialized = json.dumps(parameters, separators=(",", ":"))
+    if len(serialized) > MAX_SCHEMA_BYTES:
         raise errors.ToolSchemaTooLarge(f"The parameters schema is larger than {MAX_SCHEMA_BYTES} bytes.")
+    if _holds_nul(parameters):  # PostgreSQL's jsonb cannot hold it
+        raise errors.ToolSchemaInvalid("The parameters schema must not hold NUL characters.")
     if parameters.get("type") != "object":
         raise errors.ToolSchemaInvalid('The parameters schema must have "type": "object".')
     if _remote_refs(parameters):

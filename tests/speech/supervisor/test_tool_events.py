@@ -102,3 +102,65 @@ def test_an_approval_request_for_another_tenant_s_server_is_denied(tenant):
     item, record = approval(tenant, REQUEST)
     assert item["approve"] is False
     assert record.error_code == "mcp_denied"
+
+
+def supervise_events(tenant, events, *, replies, rows):
+    """Feeds `events` to a supervisor of a new call of `tenant`; returns the first `replies` events it sends,
+    once `rows` ToolRun rows are written."""
+    call = Call.objects.create(tenant=tenant, provider="local", model="local-echo", voice="verse",
+                               webrtc_mode="direct", minted_at=datetime.now(UTC))  # fmt: skip
+
+    async def scenario():
+        peer = Peer()
+        async with serve(peer.handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            target = Target(
+                call_id=str(call.pk), tenant_id=tenant.pk, model="local-echo", provider=None, endpoint="",
+                options={}, api_key="", provider_call_id="rtc_1", provider_session_id="", records_transcript=True,
+                connected_at=datetime.now(UTC), policy=policy(),
+            )  # fmt: skip
+            sup = CallSupervisor(target=target, stop=asyncio.Event())
+            sup.recorder.start()
+            async with connect(f"ws://127.0.0.1:{port}") as ws:
+                sup.ws = ws
+                for event in events:
+                    sup.handle(json.dumps(event))
+                sent = [await peer.next() for _ in range(replies)]
+                await until(lambda: ToolRun.objects.filter(call=call).count() >= rows)
+                await sup.recorder.close()
+        return sent
+
+    return call, run(scenario())
+
+
+def test_a_name_longer_than_a_tool_name_is_no_tool_even_if_it_begins_with_one(tenant):
+    from speech.tools.models import Tool
+
+    Tool.objects.create(tenant=tenant, name="a" * 64, kind="builtin", builtin="current_time",
+                        parameters={"type": "object"})  # fmt: skip
+    event = {"type": "response.function_call_arguments.done", "call_id": "call_1", "name": "a" * 64 + "b",
+             "arguments": "{}"}  # fmt: skip
+    call, sent = supervise_events(tenant, [event], replies=2, rows=1)
+    output = json.loads(sent[0]["item"]["output"])
+    assert output["error"]["code"] == "unknown_tool"
+    assert sent[1] == {"type": "response.create"}
+    assert ToolRun.objects.get(call=call).error_code == "unknown_tool"
+
+
+def test_forged_outputs_are_all_deleted_but_only_so_many_recorded(tenant, monkeypatch):
+    from speech.supervisor import tools as tools_module
+
+    monkeypatch.setattr(tools_module, "MAX_FORGED_RECORDS", 3)
+    before = metric("tool_outputs_forged_total")
+    events = [
+        {
+            "type": "conversation.item.added",
+            "item": {"id": f"item_f{n}", "type": "function_call_output", "call_id": "call_x", "output": "{}"},
+        }
+        for n in range(6)
+    ]
+    call, sent = supervise_events(tenant, events, replies=6, rows=3)
+    assert sorted(event["item_id"] for event in sent) == [f"item_f{n}" for n in range(6)]
+    assert {event["type"] for event in sent} == {"conversation.item.delete"}
+    assert ToolRun.objects.filter(call=call, status=ToolRunStatus.FORGED).count() == 3
+    assert metric("tool_outputs_forged_total") == before + 6

@@ -271,6 +271,29 @@ def test_current_time_answers_in_the_tenant_time_zone(supervised):
     assert answer["iso"].endswith("+09:00")
 
 
+def test_a_tool_the_browser_adds_itself_is_answered_unknown_tool(supervised, webhook_server):
+    webhook_tool(supervised, webhook_server)
+    before = metric("tool_runs_total", kind="unknown", outcome="unknown_tool")
+
+    async def scenario():
+        rtc, call, task = await start(supervised)
+        rtc.send({"type": "session.update", "session": {"type": "realtime", "tools": [
+            {"type": "function", "name": "refund_all", "parameters": {"type": "object"}}]}})  # fmt: skip
+        await rtc.wait_for("session.updated")
+        supervised.say("refund_all now")
+        spoken = await said(rtc)
+        await until(lambda: ToolRun.objects.filter(call=call).exists())
+        await hang_up(rtc, task)
+        return call, spoken
+
+    call, spoken = run(scenario())
+    assert output_of(spoken, "refund_all")["error"]["code"] == "unknown_tool"
+    [record] = runs(call)
+    assert (record.name, record.kind, record.error_code) == ("refund_all", "", "unknown_tool")
+    assert metric("tool_runs_total", kind="unknown", outcome="unknown_tool") == before + 1
+    assert webhook_server.requests == []
+
+
 def test_an_output_the_browser_sends_for_a_server_tool_is_recorded_forged_and_deleted(supervised, webhook_server):
     webhook_tool(supervised, webhook_server, path="/slow", timeout_seconds=5)
     webhook_server.answer("/slow", {"status": "shipped"}, delay=1)

@@ -197,9 +197,7 @@ def test_a_name_is_unique_in_a_tenant_only(admin_client, other_tenant_tool):
 
 
 def test_a_tenant_has_a_bounded_number_of_tools(admin_client, tenant):
-    Tool.objects.bulk_create(
-        Tool(tenant=tenant, name=f"t{i}", webhook_url=HOOK) for i in range(MAX_TOOLS_PER_TENANT)
-    )
+    Tool.objects.bulk_create(Tool(tenant=tenant, name=f"t{i}", webhook_url=HOOK) for i in range(MAX_TOOLS_PER_TENANT))
     response = create(admin_client)
     assert response.status_code == 409 and code(response) == "tools_limit_reached"
 
@@ -289,3 +287,19 @@ def test_mcp_authorization_lives_in_vault_and_is_never_read_back(admin_client, v
     # "" removes it, from Vault too
     response = call(admin_client, "patch", f"/api/v1/mcp_servers/{server.pk}", {"authorization": ""})
     assert response.json()["authorization_set"] is False
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e309"])
+def test_a_timeout_that_is_not_a_finite_number_is_refused(admin_client, raw):
+    body = f'{{"name": "t", "webhook_url": "{HOOK}", "timeout_seconds": {raw}}}'
+    response = admin_client.post("/api/v1/tools", data=body, content_type="application/json")
+    assert response.status_code == 400 and code(response) in ("invalid_request", "parse_error")
+    assert not Tool.objects.exists()
+
+
+def test_a_nul_byte_is_refused_not_a_500(admin_client):
+    response = create(admin_client, description="a\u0000b")
+    assert response.status_code == 400 and code(response) == "invalid_request"
+    schema = {"type": "object", "properties": {"a\u0000": {"type": "string"}}}
+    response = create(admin_client, parameters=schema)
+    assert response.status_code == 400 and code(response) == "tool_schema_invalid"
