@@ -9,6 +9,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from settings_admin.selectors import ApiKeyView
+
 from ..permissions import CanManageSettings
 from ..schema import error_responses
 from ..serializers import StrictSerializer, StringField
@@ -61,6 +63,11 @@ class ToolInput(StrictSerializer):
     mask_result = serializers.BooleanField(required=False)
 
 
+def _who(request):
+    """Who acts, for the change record."""
+    return {"user": request.user, "api_key": request.auth if isinstance(request.auth, ApiKeyView) else None}
+
+
 def _with_secret(change):
     return {**ToolOutput(change.tool).data, "webhook_secret": change.webhook_secret}
 
@@ -90,7 +97,9 @@ class ToolsApi(APIView):
     def post(self, request):
         serializer = ToolInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        change = services.tool_create(tenant_id=request.speech_settings.tenant_id, values=serializer.validated_data)
+        change = services.tool_create(
+            tenant_id=request.speech_settings.tenant_id, values=serializer.validated_data, **_who(request)
+        )
         return Response(_with_secret(change), status=status.HTTP_201_CREATED)
 
 
@@ -122,7 +131,8 @@ class ToolApi(APIView):
         tool = self._tool(request, pk)
         serializer = ToolInput(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        return Response(_with_secret(services.tool_update(tool=tool, changes=serializer.validated_data)))
+        change = services.tool_update(tool=tool, changes=serializer.validated_data, **_who(request))
+        return Response(_with_secret(change))
 
     @extend_schema(
         operation_id="tools_destroy",
@@ -130,7 +140,7 @@ class ToolApi(APIView):
         responses={204: None, **error_responses(*ACCESS, "rate_limited", "tool_not_found", "tool_secret_unavailable")},
     )
     def delete(self, request, pk):
-        services.tool_delete(tool=self._tool(request, pk))
+        services.tool_delete(tool=self._tool(request, pk), **_who(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -152,7 +162,7 @@ class ToolSecretApi(APIView):
     )
     def post(self, request, pk):
         tool = services.tool_get(tenant_id=request.speech_settings.tenant_id, tool_id=pk)
-        return Response(_with_secret(services.tool_webhook_secret_rotate(tool=tool)))
+        return Response(_with_secret(services.tool_webhook_secret_rotate(tool=tool, **_who(request))))
 
 
 # --- MCP servers ------------------------------------------------------------------------------------------
@@ -224,6 +234,7 @@ class McpServersApi(APIView):
             tenant_id=request.speech_settings.tenant_id,
             values=values,
             authorization="" if authorization is services.UNSET else authorization,
+            **_who(request),
         )
         return Response(McpServerOutput(server).data, status=status.HTTP_201_CREATED)
 
@@ -256,7 +267,9 @@ class McpServerApi(APIView):
         serializer = McpServerInput(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         values, authorization = _mcp_values(serializer.validated_data)
-        server = services.mcp_server_update(server=server, changes=values, authorization=authorization)
+        server = services.mcp_server_update(
+            server=server, changes=values, authorization=authorization, **_who(request)
+        )
         return Response(McpServerOutput(server).data)
 
     @extend_schema(
@@ -268,5 +281,5 @@ class McpServerApi(APIView):
         },
     )
     def delete(self, request, pk):
-        services.mcp_server_delete(server=self._server(request, pk))
+        services.mcp_server_delete(server=self._server(request, pk), **_who(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,9 +7,25 @@ from django.db import transaction
 
 from .. import errors
 from .models import McpServer, Tool, ToolKind
-from .secrets import backend_writable, mcp_authorization_forget, mcp_authorization_set, webhook_secret_new
-from .services import tool_delete
+from .secrets import backend_writable, mcp_authorization_set, webhook_secret_new
+from .services import (
+    MCP_FIELDS,
+    TOOL_FIELDS,
+    mcp_server_delete,
+    tool_delete,
+    tool_webhook_secret_rotate,
+    tools_change_record,
+)
 from .validation import authorization_validate
+
+
+def _record(request, form, change, *, what, fields):
+    if change:
+        pairs = {field: [form.initial.get(field), form.cleaned_data.get(field)] for field in form.changed_data}
+        changes = {f"{what}.{field}": pair for field, pair in pairs.items() if field in fields and pair[0] != pair[1]}
+    else:
+        changes = {what: [None, {field: form.cleaned_data.get(field) for field in fields}]}
+    tools_change_record(tenant_id=form.instance.tenant_id, user=request.user, changes=changes)
 
 
 def _secret_shown(request, tool, secret):
@@ -37,20 +53,19 @@ class ToolAdmin(admin.ModelAdmin):
                 secret = webhook_secret_new(tool=obj)
                 obj.save(update_fields=["webhook_secret_ref", "webhook_secret_version"])
                 _secret_shown(request, obj, secret)
+            _record(request, form, change, what=f"tools.{obj.name}", fields=TOOL_FIELDS)
 
     def delete_model(self, request, obj):
-        tool_delete(tool=obj)
+        tool_delete(tool=obj, user=request.user)
 
     def delete_queryset(self, request, queryset):
         for tool in queryset:
-            tool_delete(tool=tool)
+            tool_delete(tool=tool, user=request.user)
 
     @admin.action(description="Rotate the webhook signing secret (shown once)")
     def rotate_webhook_secret(self, request, queryset):
         for tool in queryset.filter(kind=ToolKind.WEBHOOK):
-            secret = webhook_secret_new(tool=tool)
-            tool.save(update_fields=["webhook_secret_ref", "webhook_secret_version", "updated_at"])
-            _secret_shown(request, tool, secret)
+            _secret_shown(request, tool, tool_webhook_secret_rotate(tool=tool, user=request.user).webhook_secret)
 
 
 class McpServerForm(forms.ModelForm):
@@ -99,10 +114,10 @@ class McpServerAdmin(admin.ModelAdmin):
             elif form.cleaned_data.get("authorization"):
                 mcp_authorization_set(server=obj, value=form.cleaned_data["authorization"])
             obj.save(update_fields=["authorization_ref"])
+            _record(request, form, change, what=f"mcp_servers.{obj.server_label}", fields=MCP_FIELDS)
 
     def delete_model(self, request, obj):
-        mcp_authorization_forget(server=obj)
-        obj.delete()
+        mcp_server_delete(server=obj, user=request.user)
 
     def delete_queryset(self, request, queryset):
         for server in queryset:

@@ -10,7 +10,8 @@ from types import MappingProxyType
 
 from settings_admin.selectors import frozen, settings_cached
 
-from .models import McpServer, Tool
+from .models import McpServer, Tool, ToolKind
+from .registry import builtins_all
 
 
 def thawed(value):
@@ -42,7 +43,10 @@ class ToolView:
     @classmethod
     def of(cls, tool):
         values = {f.name: getattr(tool, f.name) for f in fields(cls)}
-        return cls(**{**values, "parameters": frozen(tool.parameters)})
+        parameters = tool.parameters
+        if tool.kind == ToolKind.BUILTIN and (builtin := builtins_all().get(tool.builtin)):
+            parameters = builtin.parameters  # what its handler expects now, should the operator change it
+        return cls(**{**values, "parameters": frozen(parameters)})
 
 
 @dataclass(frozen=True)

@@ -126,16 +126,18 @@ def tool_validate(*, tool):
 
 def _names_validate(names, field):
     if not isinstance(names, list) or len(names) > MAX_MCP_TOOL_NAMES:
-        raise errors.ToolError(f"{field} must be a list of at most {MAX_MCP_TOOL_NAMES} tool names.")
+        raise errors.ToolError(f"{field} must be a list of at most {MAX_MCP_TOOL_NAMES} tool names.", field=field)
     for name in names:
         if not isinstance(name, str) or not MCP_TOOL_NAME.match(name):
-            raise errors.ToolError(f"{field}: {str(name)[:80]!r} is not a tool name (letters, digits, _ . -).")
+            problem = f"{field}: {str(name)[:80]!r} is not a tool name (letters, digits, _ . -)."
+            raise errors.ToolError(problem, field=field)
 
 
 def authorization_validate(value):
     if value and (len(value) > MAX_AUTHORIZATION_CHARS or not AUTHORIZATION.match(value)):
         raise errors.ToolError(
-            f"The authorization must be printable ASCII on one line, at most {MAX_AUTHORIZATION_CHARS} characters."
+            f"The authorization must be printable ASCII on one line, at most {MAX_AUTHORIZATION_CHARS} characters.",
+            field="authorization",
         )
 
 

@@ -81,3 +81,14 @@ def test_a_derived_secret_is_per_tool_and_rotates(tenant, settings):
     assert a2 != a1 and tool_webhook_secret_get(first) == a2
     settings.SECRET_KEY = "another-secret-key-for-this-test-0123456789abcdef"
     assert tool_webhook_secret_get(first) != a2  # derived from SECRET_KEY: documented
+
+
+@pytest.mark.django_db
+def test_a_builtin_tool_follows_the_registrys_schema(tenant, settings):
+    from speech.tools.selectors import thawed, tool_enabled_get
+    from speech.tools.services import tool_create
+
+    tool_create(tenant_id=tenant.pk, values={"name": "current_time", "kind": "builtin", "builtin": "current_time"})
+    schema = {"type": "object", "properties": {"zone": {"type": "string"}}}
+    settings.SPEECH_TOOLS = {"current_time": {"handler": "speech.tools.builtins.current_time", "parameters": schema}}
+    assert thawed(tool_enabled_get(tenant_id=tenant.pk, name="current_time").parameters) == schema

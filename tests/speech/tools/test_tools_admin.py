@@ -71,3 +71,20 @@ def test_an_mcp_authorization_typed_in_admin_goes_to_vault_and_never_back(admin_
         server.authorization_ref
         and secret not in admin_client.get(f"/admin/speech/mcpserver/{server.pk}/change/").content.decode()
     )
+
+
+def test_an_mcp_tool_list_that_is_not_a_list_of_names_is_a_field_error(admin_client, tenant):
+    page = admin_client.post("/admin/speech/mcpserver/add/", mcp_form(tenant, allowed_tools='{"a": 1}'))
+    assert page.status_code == 200 and "allowed_tools must be a list" in page.content.decode()
+    assert not McpServer.objects.exists()
+
+
+def test_admin_changes_are_recorded(admin_client, tenant):
+    from settings_admin.models import SettingsChange
+
+    admin_client.post("/admin/speech/tool/add/", tool_form(tenant))
+    tool = Tool.objects.get()
+    admin_client.post(f"/admin/speech/tool/{tool.pk}/change/", tool_form(tenant, description="Find it."))
+    changes = [record.changes for record in SettingsChange.objects.order_by("created_at", "pk")]
+    assert list(changes[0]) == ["tools.check_order"]
+    assert changes[1] == {"tools.check_order.description": ["", "Find it."]}

@@ -303,3 +303,23 @@ def test_a_nul_byte_is_refused_not_a_500(admin_client):
     schema = {"type": "object", "properties": {"a\u0000": {"type": "string"}}}
     response = create(admin_client, parameters=schema)
     assert response.status_code == 400 and code(response) == "tool_schema_invalid"
+
+
+def test_every_change_is_recorded_with_who_made_it_and_no_secret(admin_client, vault):
+    from settings_admin.models import SettingsChange
+
+    tool_id = create(admin_client).json()["id"]
+    call(admin_client, "patch", f"/api/v1/tools/{tool_id}", {"webhook_url": "https://hooks.example.com/v2"})
+    secret = admin_client.post(f"/api/v1/tools/{tool_id}/webhook_secret").json()["webhook_secret"]
+    admin_client.delete(f"/api/v1/tools/{tool_id}")
+    body = {"server_label": "crm", "server_url": "https://mcp.example.com/sse", "authorization": "Bearer rec-0815"}
+    server_id = call(admin_client, "post", "/api/v1/mcp_servers", body).json()["id"]
+    admin_client.delete(f"/api/v1/mcp_servers/{server_id}")
+    records = list(SettingsChange.objects.order_by("created_at", "pk"))
+    assert {record.user.username for record in records} == {"dana"}
+    keys = [next(iter(record.changes)) for record in records]
+    assert keys == ["tools.check_order", "tools.check_order.webhook_url", "tools.check_order.webhook_secret",
+                    "tools.check_order", "mcp_servers.crm", "mcp_servers.crm"]  # fmt: skip
+    assert records[1].changes["tools.check_order.webhook_url"] == [HOOK, "https://hooks.example.com/v2"]
+    everything = json.dumps([record.changes for record in records])
+    assert secret not in everything and "rec-0815" not in everything
