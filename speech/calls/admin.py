@@ -12,7 +12,7 @@ from settings_admin.admin import ReadOnlyModelAdmin
 from settings_admin.models import Tenant
 
 from ..charts import series_chart
-from .models import Call, CallPolicy, ResponseUsage, ToolRun
+from .models import Call, CallPolicy, ResponseUsage, ToolRun, ToolRunStatus
 from .selectors import calls_usage
 
 TIMELINE_TOOL_TEXT = 200  # characters of a run's arguments or result on the call's page
@@ -37,8 +37,11 @@ def _timeline_line(line, start):
 
 def _timeline_run(run, start):
     """A tool run: its name and arguments, then how it ended (the error code, or the result) and its time."""
-    outcome = f"failed ({run.error_code})" if run.error_code else run.get_status_display().lower()
-    result = f" → {_clip(run.result)}" if run.result and not run.error_code else ""
+    if run.status == ToolRunStatus.FORGED:  # an output the browser sent, not a run: what it said is shown
+        outcome, result = "forged output (removed)", f" → {_clip(run.result)}" if run.result else ""
+    else:
+        outcome = f"failed ({run.error_code})" if run.error_code else run.get_status_display().lower()
+        result = f" → {_clip(run.result)}" if run.result and not run.error_code else ""
     return format_html(
         '<li data-speaker="tool" data-status="{}"><time datetime="{}" title="{}">{}</time> <strong>Tool</strong>: '
         "<code>{}({})</code> {}{} <small>{} ms</small></li>",

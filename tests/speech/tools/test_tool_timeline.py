@@ -35,18 +35,18 @@ def test_tool_runs_show_between_the_lines_with_their_outcome(admin_client, call)
     run(call, now - timedelta(seconds=58), provider_call_id="call_2", name="book_slot", arguments="***",
         status=ToolRunStatus.FAILED, error_code="webhook_timeout", duration_ms=5000)  # fmt: skip
     run(call, now - timedelta(seconds=57), provider_call_id="call_3", item_id="item_9", name="check_order",
-        arguments="", result="x" * 500, status=ToolRunStatus.FORGED)  # fmt: skip
+        arguments="", result="x" * 500, status=ToolRunStatus.FORGED, error_code="forged_output")  # fmt: skip
     TranscriptLine.objects.create(call=call, key="a:0", speaker="assistant", text="The check_order tool answered",
                                   said_at=now - timedelta(seconds=56))  # fmt: skip
 
     html = admin_client.get(f"/admin/speech/call/{call.pk}/change/").content.decode()
     timeline = html[html.index('<ol class="call-timeline">') : html.index("</ol>", html.index("call-timeline"))]
-    order = ["check order order=123", "check_order({&quot;order&quot;:123})", "book_slot(***)", "forged",
-             "The check_order tool answered"]  # fmt: skip
+    order = ["check order order=123", "check_order({&quot;order&quot;:123})", "book_slot(***)",
+             "forged output (removed)", "The check_order tool answered"]  # fmt: skip
     positions = [timeline.index(text) for text in order]
     assert positions == sorted(positions), timeline
     assert timeline.count('data-speaker="tool"') == 3
-    assert 'data-status="succeeded"' in timeline and "42 ms" in timeline
+    assert 'data-status="succeeded"' in timeline and "42 ms" in timeline and 'data-status="forged"' in timeline
     assert "→ {&quot;status&quot;:&quot;&lt;b&gt;shipped&lt;/b&gt;&quot;}" in timeline  # text, never markup
     assert "failed (webhook_timeout)" in timeline and "5000 ms" in timeline
     assert "x" * 199 + "…" in timeline and "x" * 201 not in timeline  # a long result is cut short
