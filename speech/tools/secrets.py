@@ -38,12 +38,14 @@ def backend_writable():
     return get_backend().writable
 
 
+# Outside speech/tenants/<slug>/, the folders whose names tenant admins choose (credential_ref): no tenant
+# can point its provider key at another's tool secret, whatever its slug.
 def webhook_secret_reference(*, tool):
-    return f"speech/tenants/{tool.tenant_id}/tools/{tool.pk}/webhook-secret"
+    return f"speech/tools/{tool.tenant_id}/{tool.pk}/webhook-secret"
 
 
 def mcp_authorization_reference(*, server):
-    return f"speech/tenants/{server.tenant_id}/mcp/{server.pk}/authorization"
+    return f"speech/mcp/{server.tenant_id}/{server.pk}/authorization"
 
 
 def _derived(*, tenant_id, tool_id, version):

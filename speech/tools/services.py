@@ -73,8 +73,12 @@ def tool_create(*, tenant_id, values, user=None, api_key=None):
         if tool.kind == ToolKind.WEBHOOK:
             secret = webhook_secret_new(tool=tool)
             tool.save(update_fields=["webhook_secret_ref", "webhook_secret_version"])
-        tools_change_record(tenant_id=tenant_id, user=user, api_key=api_key,
-                changes={f"tools.{tool.name}": [None, _values(tool, TOOL_FIELDS)]})  # fmt: skip
+        tools_change_record(
+            tenant_id=tenant_id,
+            user=user,
+            api_key=api_key,
+            changes={f"tools.{tool.name}": [None, _values(tool, TOOL_FIELDS)]},
+        )
     return ToolChange(tool=tool, webhook_secret=secret)
 
 
@@ -104,15 +108,23 @@ def tool_webhook_secret_rotate(*, tool, user=None, api_key=None):
     with transaction.atomic():
         secret = webhook_secret_new(tool=tool)
         tool.save(update_fields=["webhook_secret_ref", "webhook_secret_version", "updated_at"])
-        tools_change_record(tenant_id=tool.tenant_id, user=user, api_key=api_key,
-                changes={f"tools.{tool.name}.webhook_secret": "rotated"})  # fmt: skip
+        tools_change_record(
+            tenant_id=tool.tenant_id,
+            user=user,
+            api_key=api_key,
+            changes={f"tools.{tool.name}.webhook_secret": "rotated"},
+        )
     return ToolChange(tool=tool, webhook_secret=secret)
 
 
 def tool_delete(*, tool, user=None, api_key=None):
     with transaction.atomic():
-        tools_change_record(tenant_id=tool.tenant_id, user=user, api_key=api_key,
-                changes={f"tools.{tool.name}": [_values(tool, TOOL_FIELDS), None]})  # fmt: skip
+        tools_change_record(
+            tenant_id=tool.tenant_id,
+            user=user,
+            api_key=api_key,
+            changes={f"tools.{tool.name}": [_values(tool, TOOL_FIELDS), None]},
+        )
         webhook_secret_forget(tool=tool)
         tool.delete()
 
@@ -135,8 +147,12 @@ def mcp_server_create(*, tenant_id, values, authorization="", user=None, api_key
             mcp_authorization_set(server=server, value=authorization)
             server.save(update_fields=["authorization_ref"])
         created = {**_values(server, MCP_FIELDS), "authorization": "stored" if authorization else None}
-        tools_change_record(tenant_id=tenant_id, user=user, api_key=api_key,
-                changes={f"mcp_servers.{server.server_label}": [None, created]})  # fmt: skip
+        tools_change_record(
+            tenant_id=tenant_id,
+            user=user,
+            api_key=api_key,
+            changes={f"mcp_servers.{server.server_label}": [None, created]},
+        )
     return server
 
 
@@ -165,7 +181,11 @@ def mcp_server_update(*, server, changes, authorization=UNSET, user=None, api_ke
 
 def mcp_server_delete(*, server, user=None, api_key=None):
     with transaction.atomic():
-        tools_change_record(tenant_id=server.tenant_id, user=user, api_key=api_key,
-                changes={f"mcp_servers.{server.server_label}": [_values(server, MCP_FIELDS), None]})  # fmt: skip
+        tools_change_record(
+            tenant_id=server.tenant_id,
+            user=user,
+            api_key=api_key,
+            changes={f"mcp_servers.{server.server_label}": [_values(server, MCP_FIELDS), None]},
+        )
         mcp_authorization_forget(server=server)
         server.delete()

@@ -323,3 +323,19 @@ def test_every_change_is_recorded_with_who_made_it_and_no_secret(admin_client, v
     assert records[1].changes["tools.check_order.webhook_url"] == [HOOK, "https://hooks.example.com/v2"]
     everything = json.dumps([record.changes for record in records])
     assert secret not in everything and "rec-0815" not in everything
+
+
+def test_a_tenant_named_after_another_tenants_id_cannot_reach_its_tool_secrets(admin_client, vault, tenant):
+    """Tenant admins name their provider key's path inside speech/tenants/<slug>/; tool secrets live elsewhere."""
+    from settings_admin.models import SpeechSettings
+
+    tool = Tool.objects.get(pk=create(admin_client).json()["id"])
+    body = {"server_label": "crm", "server_url": "https://mcp.example.com/sse", "authorization": "Bearer x-42"}
+    server = McpServer.objects.get(pk=call(admin_client, "post", "/api/v1/mcp_servers", body).json()["id"])
+    impostor = Tenant.objects.create(slug=str(tenant.pk), name="Impostor")
+    names = (f"tools/{tool.pk}/webhook-secret", f"mcp/{server.pk}/authorization")
+    references = {
+        SpeechSettings(tenant=impostor, credential_ref=name).credential_reference for name in names
+    }  # what the impostor's admin could name as its provider key
+    assert tool.webhook_secret_ref and server.authorization_ref
+    assert not references & {tool.webhook_secret_ref, server.authorization_ref}
