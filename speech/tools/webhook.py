@@ -10,6 +10,7 @@ holds its own task, never the loop or another call.
 
 import functools
 import json
+import logging
 import socket
 import ssl
 import uuid
@@ -22,6 +23,8 @@ from django.conf import settings
 from standardwebhooks.webhooks import Webhook
 
 from .hosts import tool_address_problem, tool_url_problem
+
+logger = logging.getLogger("speech.tools")
 
 
 class ToolFailure(Exception):
@@ -93,9 +96,12 @@ async def webhook_call(*, url, secret, body, timeout_seconds):
     max_bytes = settings.SPEECH_TOOL_MAX_RESPONSE_BYTES
     headers = {"Content-Type": "application/json", "User-Agent": "speech-gateway-tools", **webhook_headers(
         secret=secret, body=body)}  # fmt: skip
-    connector = aiohttp.TCPConnector(
-        ssl=_tls_context(settings.SPEECH_TOOL_CA_BUNDLE or None), resolver=GuardedResolver(url), force_close=True,
-    )  # fmt: skip
+    try:
+        tls = _tls_context(settings.SPEECH_TOOL_CA_BUNDLE or None)
+    except (OSError, ssl.SSLError):
+        logger.error("SPEECH_TOOL_CA_BUNDLE %r cannot be read as a PEM bundle", settings.SPEECH_TOOL_CA_BUNDLE)
+        raise ToolFailure("webhook_unreachable", "The gateway's TLS settings for tools are broken.") from None
+    connector = aiohttp.TCPConnector(ssl=tls, resolver=GuardedResolver(url), force_close=True)
     # No proxy from the environment; a compressed answer is not expanded (it must not pass the cap unseen).
     session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_seconds),
                                     trust_env=False, auto_decompress=False)  # fmt: skip

@@ -67,10 +67,9 @@ def test_an_mcp_authorization_typed_in_admin_goes_to_vault_and_never_back(admin_
     response = admin_client.post("/admin/speech/mcpserver/add/", mcp_form(tenant, authorization=secret), follow=True)
     assert response.status_code == 200 and secret not in response.content.decode()
     server = McpServer.objects.get()
-    assert (
-        server.authorization_ref
-        and secret not in admin_client.get(f"/admin/speech/mcpserver/{server.pk}/change/").content.decode()
-    )
+    assert server.authorization_ref and secret not in admin_client.get(
+        f"/admin/speech/mcpserver/{server.pk}/change/"
+    ).content.decode()
 
 
 def test_an_mcp_tool_list_that_is_not_a_list_of_names_is_a_field_error(admin_client, tenant):

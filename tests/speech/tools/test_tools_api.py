@@ -197,7 +197,9 @@ def test_a_name_is_unique_in_a_tenant_only(admin_client, other_tenant_tool):
 
 
 def test_a_tenant_has_a_bounded_number_of_tools(admin_client, tenant):
-    Tool.objects.bulk_create(Tool(tenant=tenant, name=f"t{i}", webhook_url=HOOK) for i in range(MAX_TOOLS_PER_TENANT))
+    Tool.objects.bulk_create(
+        Tool(tenant=tenant, name=f"t{i}", webhook_url=HOOK) for i in range(MAX_TOOLS_PER_TENANT)
+    )
     response = create(admin_client)
     assert response.status_code == 409 and code(response) == "tools_limit_reached"
 

@@ -91,3 +91,11 @@ def test_the_body_is_compact_json_with_the_call_context():
         "arguments": {"a": 1},
         "call": {"id": "c", "tenant": "acme", "user_id": None},
     }
+
+
+def test_a_ca_bundle_that_cannot_be_read_fails_the_run_with_a_log_line(webhook_server, settings, tmp_path, caplog):
+    settings.SPEECH_TOOL_CA_BUNDLE = str(tmp_path / "missing.pem")
+    webhook_server.answer("/ok", {"status": "shipped"})
+    assert failure(webhook_server, "/ok") == "webhook_unreachable"
+    assert "SPEECH_TOOL_CA_BUNDLE" in caplog.text
+    assert webhook_server.requests == []
