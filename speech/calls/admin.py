@@ -12,8 +12,42 @@ from settings_admin.admin import ReadOnlyModelAdmin
 from settings_admin.models import Tenant
 
 from ..charts import series_chart
-from .models import Call, CallPolicy, ResponseUsage
+from .models import Call, CallPolicy, ResponseUsage, ToolRun, ToolRunStatus
 from .selectors import calls_usage
+
+TIMELINE_TOOL_TEXT = 200  # characters of a run's arguments or result on the call's page
+
+
+def _offset(moment, start):
+    seconds = max(0, round((moment - start).total_seconds()))
+    return f"+{seconds // 60}:{seconds % 60:02d}"
+
+
+def _clip(text):
+    return text if len(text) <= TIMELINE_TOOL_TEXT else f"{text[: TIMELINE_TOOL_TEXT - 1]}…"
+
+
+def _timeline_line(line, start):
+    return format_html(
+        '<li data-speaker="{}"><time datetime="{}" title="{}">{}</time> <strong>{}</strong>: {}</li>',
+        line.speaker, line.said_at.isoformat(), line.said_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        _offset(line.said_at, start), line.get_speaker_display(), line.text,
+    )  # fmt: skip
+
+
+def _timeline_run(run, start):
+    """A tool run: its name and arguments, then how it ended (the error code, or the result) and its time."""
+    if run.status == ToolRunStatus.FORGED:  # an output the browser sent, not a run: what it said is shown
+        outcome, result = "forged output (removed)", f" → {_clip(run.result)}" if run.result else ""
+    else:
+        outcome = f"failed ({run.error_code})" if run.error_code else run.get_status_display().lower()
+        result = f" → {_clip(run.result)}" if run.result and not run.error_code else ""
+    return format_html(
+        '<li data-speaker="tool" data-status="{}"><time datetime="{}" title="{}">{}</time> <strong>Tool</strong>: '
+        "<code>{}({})</code> {}{} <small>{} ms</small></li>",
+        run.status, run.started_at.isoformat(), run.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        _offset(run.started_at, start), run.name, _clip(run.arguments), outcome, result, run.duration_ms,
+    )  # fmt: skip
 
 
 class ResponseUsageInline(admin.TabularInline):
@@ -78,27 +112,16 @@ class CallAdmin(ReadOnlyModelAdmin):
     @admin.display(description="what was said")
     def timeline(self, call):
         lines = list(call.transcript.all())
-        if not lines:
+        runs = list(call.tool_runs.all())
+        if not lines and not runs:
             return "Not recorded." if not call.records_transcript else "Nothing said yet."
-        start = call.connected_at or lines[0].said_at
-
-        def offset(line):
-            seconds = max(0, round((line.said_at - start).total_seconds()))
-            return f"+{seconds // 60}:{seconds % 60:02d}"
-
-        return format_html(
-            '<ol class="call-timeline">{}</ol>',
-            format_html_join(
-                "",
-                '<li data-speaker="{}"><time datetime="{}" title="{}">{}</time> <strong>{}</strong>: {}</li>',
-                (
-                    (line.speaker, line.said_at.isoformat(),
-                     line.said_at.strftime("%Y-%m-%d %H:%M:%S UTC"), offset(line), line.get_speaker_display(),
-                     line.text)  # fmt: skip
-                    for line in lines
-                ),
-            ),
-        )
+        # Tool runs between the lines, in the order they happened.
+        moments = sorted([(line.said_at, line) for line in lines] + [(run.started_at, run) for run in runs],
+                         key=lambda moment: moment[0])  # fmt: skip
+        start = call.connected_at or moments[0][0]
+        items = [(_timeline_run(item, start) if isinstance(item, ToolRun) else _timeline_line(item, start),)
+                 for _, item in moments]  # fmt: skip
+        return format_html('<ol class="call-timeline">{}</ol>', format_html_join("", "{}", items))
 
     def get_urls(self):
         usage = self.admin_site.admin_view(self.usage_view)

@@ -98,6 +98,8 @@ export function endReasonWords(call, limits = null) {
       return 'The call was refused: it was not the session the gateway opened.';
     case 'hung_up':
       return 'The call was hung up.';
+    case 'agent_ended':
+      return 'The assistant ended the call.';
     default:
       return call.end_reason_text || 'The call has ended.';
   }

@@ -145,6 +145,7 @@ export class ChatView {
       }
       item.dataset.role = entry.role;
       item.dataset.pending = String(entry.pending);
+      if (entry.tool) item.dataset.state = entry.tool.state;
       if (item.textContent !== entry.text) item.textContent = entry.text;
     });
     while (list.children.length > entries.length) list.lastElementChild.remove();

@@ -15,6 +15,14 @@
  *   {type: 'transcript.failed', role, id}
  *   {type: 'error', message, code}                 the provider reported an error
  *   {type: 'response.failed', message, code}       a response ended in failure
+ *   {type: 'tool', id, name?, arguments?, state, error?}
+ *                                                   a tool run: state 'running' | 'done' | 'failed';
+ *                                                   name and arguments (an object, or the model's
+ *                                                   raw text when it is not JSON) when the event
+ *                                                   carries them; error: the output's error code
+ *
+ * Tools run on the server (the gateway's supervisor answers function calls; the provider calls MCP
+ * servers itself): the page only watches, from the events every participant of the call sees.
  */
 
 const ASSISTANT_DELTA = new Set(['response.output_audio_transcript.delta', 'response.output_text.delta']);
@@ -43,7 +51,20 @@ export function normalise(event) {
       if (event.item?.role === 'user' && event.item.content?.some((part) => part.type === 'input_audio')) {
         return { type: 'transcript.started', role: 'user', id: event.item.id };
       }
-      return null;
+      return toolItem(event.item);
+    case 'conversation.item.created': // the beta interface's name for .added
+    case 'conversation.item.done':
+    case 'response.output_item.added':
+    case 'response.output_item.done':
+      return toolItem(event.item);
+    case 'response.function_call_arguments.done':
+      return tool(event.call_id, { name: event.name, arguments: event.arguments, state: 'running' });
+    case 'response.mcp_call_arguments.done':
+      return tool(event.item_id, { arguments: event.arguments, state: 'running' });
+    case 'response.mcp_call.completed':
+      return tool(event.item_id, { state: 'done' });
+    case 'response.mcp_call.failed':
+      return tool(event.item_id, { state: 'failed' });
     case 'conversation.item.input_audio_transcription.delta':
       return { type: 'transcript.delta', role: 'user', id: event.item_id, text: event.delta ?? '' };
     case 'conversation.item.input_audio_transcription.completed':
@@ -75,6 +96,67 @@ export function normalise(event) {
     return { type: 'transcript.done', role: 'assistant', id: event.item_id, text: event.transcript ?? event.text ?? '' };
   }
   return null;
+}
+
+/**
+ * A tool event, or null without an id. Arguments arrive as the model wrote them (a JSON string).
+ * @param {*} id the function call's call_id, or an MCP call's item id
+ * @param {{name?: *, arguments?: *, state: string, error?: string}} fields
+ */
+function tool(id, { name, arguments: args, state, error }) {
+  if (typeof id !== 'string' || !id) return null;
+  const neutral = { type: 'tool', id, state };
+  if (typeof name === 'string' && name) neutral.name = name;
+  if (typeof args === 'string' && args) neutral.arguments = parseArguments(args);
+  if (error) neutral.error = error;
+  return neutral;
+}
+
+function parseArguments(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text; // the model's own words; the server refuses them, the page just shows them
+  }
+}
+
+/**
+ * The code of an error the tool's output carries ({"error": {"code": ...}} is the gateway's shape),
+ * '' when the output is no error.
+ */
+function outputError(output) {
+  let value = output;
+  if (typeof output === 'string') {
+    try {
+      value = JSON.parse(output);
+    } catch {
+      return '';
+    }
+  }
+  const error = value && typeof value === 'object' && !Array.isArray(value) ? value.error : null;
+  if (!error) return '';
+  const code = typeof error === 'object' ? error.code : error;
+  return typeof code === 'string' && code ? code : 'error';
+}
+
+/** A conversation item that is a tool call or a tool's output, as a tool event; null for others. */
+function toolItem(item) {
+  switch (item?.type) {
+    case 'function_call':
+      return tool(item.call_id, { name: item.name, arguments: item.arguments, state: 'running' });
+    case 'function_call_output': {
+      const error = outputError(item.output);
+      return tool(item.call_id, { state: error ? 'failed' : 'done', error });
+    }
+    case 'mcp_call': {
+      // The provider adds it running and, once the server answered, done with its output or error.
+      if (!item.output && !item.error) return tool(item.id, { name: item.name, arguments: item.arguments, state: 'running' });
+      const error = item.error ? (outputError({ error: item.error }) || 'error') : '';
+      return tool(item.id, { name: item.name, arguments: item.arguments, state: error ? 'failed' : 'done', error });
+    }
+    default:
+      return null;
+  }
 }
 
 /** Client events, in the order they are sent. */

@@ -14,17 +14,17 @@
  * It is an EventTarget; each event is a CustomEvent whose detail is the neutral event itself
  * ({type, ...}): 'session.started', 'user.speech_started', 'user.speech_stopped',
  * 'assistant.speaking' {speaking}, 'transcript.started' | 'transcript.delta' | 'transcript.done' |
- * 'transcript.failed' {role, id, text}, 'error' {message, code}, 'response.failed' {message, code}
- * (see events/openai.js), and from the transport itself 'remote-stream' {stream} and
- * 'connection-lost' (the peer connection failed, or the provider closed the call). No event fires
- * after close().
+ * 'transcript.failed' {role, id, text}, 'error' {message, code}, 'response.failed' {message, code},
+ * 'tool' {id, name, arguments, state, error} (see events/openai.js), and from the transport itself
+ * 'remote-stream' {stream} and 'connection-lost' (the peer connection failed, or the provider
+ * closed the call). No event fires after close().
  */
 
 /** The event types a transport emits. */
 export const TRANSPORT_EVENTS = Object.freeze([
   'session.started', 'user.speech_started', 'user.speech_stopped', 'assistant.speaking',
   'transcript.started', 'transcript.delta', 'transcript.done', 'transcript.failed',
-  'error', 'response.failed', 'remote-stream', 'connection-lost',
+  'error', 'response.failed', 'tool', 'remote-stream', 'connection-lost',
 ]);
 
 export class NegotiationError extends Error {
