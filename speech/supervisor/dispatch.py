@@ -218,7 +218,5 @@ def in_process_dispatcher():
     path = settings.SPEECH_SUPERVISOR_HANDLER
     with _dispatchers_lock:
         if path not in _dispatchers:
-            _dispatchers[path] = Dispatcher(
-                handler=import_string(path), max_calls=settings.SPEECH_SUPERVISOR_MAX_CALLS
-            )
+            _dispatchers[path] = Dispatcher(handler=import_string(path), max_calls=settings.SPEECH_SUPERVISOR_MAX_CALLS)
         return _dispatchers[path]

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import jsonschema
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from .. import errors
@@ -38,6 +38,19 @@ LOOKUP_THREADS = 2
 _lookups = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="tool-lookup")
 
 
+def off_loop(function, /, *args, **kwargs):
+    """`function` on a thread of the loop's default executor, its database connections given back after: those
+    threads end with their loop, and a pooled connection (PostgreSQL) must not end checked out with them."""
+
+    def run():
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return asyncio.to_thread(run)
+
+
 def lookup(function):
     """`function` on a tool-lookup thread, its connection checked first (as recorder.database does)."""
 
@@ -46,6 +59,7 @@ def lookup(function):
         return function(*args, **kwargs)
 
     return sync_to_async(run, thread_sensitive=False, executor=_lookups)
+
 
 MASK = "***"
 MAX_ARGUMENTS_CHARS = 32 * 1024  # the model's arguments: more is refused before parsing
@@ -225,7 +239,7 @@ class ToolRunner:
         if spec.kind == ToolKind.WEBHOOK:
             target = self.supervisor.target
             try:  # the secrets backend may be a network away: off the loop
-                secret = await asyncio.to_thread(tool_webhook_secret_get, spec)
+                secret = await off_loop(tool_webhook_secret_get, spec)
             except errors.SpeechError as exc:
                 raise ToolFailure("tool_secret_unavailable", "The tool's signing secret is not available.") from exc
             body = webhook_body(tool=spec.name, arguments=values, call_id=target.call_id, tenant=target.tenant_slug,
@@ -238,7 +252,7 @@ class ToolRunner:
             raise ToolFailure("builtin_unavailable", ERROR_MESSAGES["builtin_unavailable"]) from None
         if inspect.iscoroutinefunction(handler):
             return await handler(arguments=values, context=context)
-        return await asyncio.to_thread(handler, arguments=values, context=context)
+        return await off_loop(handler, arguments=values, context=context)
 
     async def _output(self, *, call_id, output, end):
         """Sends the output item, then has the model answer (or, for end_call, say the goodbye and hang up).

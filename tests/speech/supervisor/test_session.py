@@ -4,6 +4,7 @@ import asyncio
 from datetime import timedelta
 
 import numpy as np
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from speech.calls.models import Call, CallStatus, EndReason, ResponseUsage, Speaker, TranscriptLine
@@ -23,7 +24,7 @@ def lines(call):
 def test_a_call_is_recorded_and_ends_hung_up_when_the_user_hangs_up(supervised):
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         task = await supervised.supervise(call)
         supervised.say("Hello there")
         await rtc.wait_for("response.done")
@@ -61,7 +62,7 @@ def test_spoken_words_are_recorded_from_the_transcription(supervised):
 
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         task = await supervised.supervise(call)
         rtc.speak(np.concatenate([silence(0.3), espeak_48k("please check order one two three"), silence(0.8)]))
         completed = await rtc.wait_for("conversation.item.input_audio_transcription.completed", 20)
@@ -79,7 +80,7 @@ def test_spoken_words_are_recorded_from_the_transcription(supervised):
 def test_without_recording_no_line_is_kept_but_usage_is(supervised):
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create, records_transcript=False)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)(records_transcript=False)
         task = await supervised.supervise(call)
         supervised.say("Private words")
         await rtc.wait_for("response.done")
@@ -98,7 +99,7 @@ def test_at_the_time_limit_the_notice_is_spoken_then_the_call_is_hung_up(supervi
 
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         task = await supervised.supervise(call)
         notice = await rtc.wait_for("response.output_audio_transcript.done", 15)
         await asyncio.wait_for(task, 20)
@@ -126,7 +127,7 @@ def test_a_response_in_progress_is_cut_short_for_the_notice(supervised, monkeypa
 
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         task = await supervised.supervise(call)
         await asyncio.sleep(1.5)
         supervised.say("A long answer " * 30)  # still being spoken when the limit comes
@@ -157,7 +158,7 @@ def test_a_notice_refused_for_a_response_begun_meanwhile_is_asked_again(supervis
 
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         task = await supervised.supervise(call)
         await asyncio.sleep(1.5)
         supervised.say("A long answer " * 30)  # still being spoken when the limit comes
@@ -182,7 +183,7 @@ def test_an_idle_call_is_ended_idle(supervised):
 
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         task = await supervised.supervise(call)
         await asyncio.wait_for(task, 20)
         await rtc.close()
@@ -200,7 +201,7 @@ def test_a_spent_token_budget_ends_the_call_after_the_response_that_spent_it(sup
 
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         task = await supervised.supervise(call)
         supervised.say("Spend it")
         await asyncio.wait_for(task, 25)
@@ -226,7 +227,7 @@ def test_a_budget_spent_by_earlier_calls_this_month_ends_the_call_at_once(superv
 
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         task = await supervised.supervise(call)
         notice = await rtc.wait_for("response.output_audio_transcript.done", 15)
         await asyncio.wait_for(task, 20)
@@ -241,7 +242,7 @@ def test_a_budget_spent_by_earlier_calls_this_month_ends_the_call_at_once(superv
 def test_stop_returns_and_leaves_the_call_running(supervised):
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         stop = asyncio.Event()
         task = await supervised.supervise(call, stop)
         stop.set()
@@ -266,7 +267,7 @@ def test_a_dropped_sideband_is_rejoined_and_nothing_is_lost_or_doubled(supervise
 
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         task = await supervised.supervise(call)
         supervised.say("Before the drop")
         await rtc.wait_for("response.done")
@@ -301,7 +302,7 @@ def test_a_sideband_that_cannot_be_rejoined_loses_the_call(supervised, settings,
 
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         task = await supervised.supervise(call)
         proxy.cut()  # and never back
         await asyncio.wait_for(task, 60)
@@ -317,7 +318,9 @@ def test_a_call_of_another_session_is_refused_and_left_alone(supervised):
 
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create, provider_session_id="sess_minted_for_another_call")
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)(
+            provider_session_id="sess_minted_for_another_call"
+        )
         await asyncio.wait_for(session_module.call_supervise(call_id=str(call.pk), stop=asyncio.Event()), 15)
         running = await asyncio.to_thread(supervised.provider_has_call)
         await rtc.close()
@@ -338,7 +341,7 @@ def test_a_call_the_provider_does_not_know_ends_hung_up(supervised):
 def test_a_refused_server_key_ends_the_call_as_a_provider_error(supervised, settings, caplog):
     async def scenario():
         rtc = await supervised.open()
-        call = await asyncio.to_thread(supervised.call_create)
+        call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
         settings.LOCAL_REALTIME_API_KEY = "sk-local-not-the-services-master-key"  # derives a key it refuses
         await asyncio.wait_for(session_module.call_supervise(call_id=str(call.pk), stop=asyncio.Event()), 15)
         await rtc.close()
@@ -418,7 +421,9 @@ def test_a_sideband_that_drops_at_once_every_time_is_not_rejoined_for_ever(super
     async def scenario():
         async with serve(drop, "127.0.0.1", 0) as server:
             settings.LOCAL_REALTIME_URL = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
-            call = await asyncio.to_thread(supervised.call_create, provider_call_id="rtc_" + "4" * 16)
+            call = await sync_to_async(supervised.call_create, thread_sensitive=True)(
+                provider_call_id="rtc_" + "4" * 16
+            )
             await asyncio.wait_for(session_module.call_supervise(call_id=str(call.pk), stop=asyncio.Event()), 20)
             return call
 

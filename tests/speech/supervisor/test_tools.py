@@ -42,9 +42,9 @@ def builtin_tool(supervised, name, builtin=None, **fields):
 
 
 async def start(supervised):
-    supervised.tools = await asyncio.to_thread(session_tools, tenant_id=supervised.tenant.pk)
+    supervised.tools = await sync_to_async(session_tools, thread_sensitive=True)(tenant_id=supervised.tenant.pk)
     rtc = await supervised.open()
-    call = await asyncio.to_thread(supervised.call_create)
+    call = await sync_to_async(supervised.call_create, thread_sensitive=True)()
     task = await supervised.supervise(call)
     return rtc, call, task
 
