@@ -1,5 +1,6 @@
-"""Session audit rows, written on the request path or, with SPEECH_AUDIT_ASYNC, by a background
-writer that batches them (bulk_create) so the database round trip leaves the request path.
+"""Session audit rows (and the row of the call a mint opened), written after the answer in one
+transaction or, with SPEECH_AUDIT_ASYNC, by a background writer that batches them (bulk_create) so
+the database round trips leave the request threads.
 
 The writer's queue is bounded; when it is full, the request writes its row itself, so no row is
 ever dropped under load. The writer is not a daemon thread: when the process ends (a server worker
@@ -13,9 +14,9 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connections, transaction
 
-from .models import SessionAudit
+from .models import Call, SessionAudit
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +43,14 @@ class AuditWriter:
                 self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=False)
                 self._thread.start()
 
-    def record(self, fields):
-        """Queue a row's fields; the writer builds the model (off the request path)."""
+    def record(self, fields, call=None):
+        """Queue an audit row's fields (and its call's, if any); the writer builds the models (off the request
+        path)."""
         self._ensure_started()
         try:
-            self.queue.put_nowait(fields)
+            self.queue.put_nowait((fields, call))
         except queue.Full:
-            SessionAudit.objects.create(**fields)  # back pressure: never drop a row
+            rows_write(fields, call)  # back pressure: never drop a row
 
     def _run(self):
         # The main thread ends when the process does; the interpreter then waits for this thread.
@@ -79,7 +81,9 @@ class AuditWriter:
             if self.before_write is not None:
                 self.before_write()
             close_old_connections()
-            SessionAudit.objects.bulk_create([SessionAudit(**fields) for fields in rows])
+            with transaction.atomic():  # the calls first: their audit rows point at them
+                Call.objects.bulk_create([Call(**call) for _, call in rows if call is not None])
+                SessionAudit.objects.bulk_create([SessionAudit(**fields) for fields, _ in rows])
         except Exception:  # the database is down: keep the rows in the log rather than lose them silently
             logger.exception("could not write %d session audit rows: %s", len(rows), rows)
         finally:
@@ -96,9 +100,19 @@ class AuditWriter:
 writer = AuditWriter()
 
 
-def audit_record(**fields):
-    """One SessionAudit row for a session attempt."""
-    if settings.SPEECH_AUDIT_ASYNC:
-        writer.record(fields)
-    else:
+def rows_write(fields, call=None):
+    with transaction.atomic():  # one commit for both
+        if call is not None:
+            Call.objects.create(**call)
         SessionAudit.objects.create(**fields)
+
+
+def audit_record(*, call=None, **fields):
+    """One SessionAudit row for a session attempt; `call`, the fields of the call it minted (a fresh id, no
+    provider call id yet: calls.services.call_fields), is written with it."""
+    if call is not None:
+        fields["call_id"] = call["id"]
+    if settings.SPEECH_AUDIT_ASYNC:
+        writer.record(fields, call)
+    else:
+        rows_write(fields, call)

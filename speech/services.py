@@ -15,6 +15,7 @@ from .audit import audit_record
 from .calls.services import (
     CALL_REF_MARGIN_SECONDS,
     CallDraft,
+    call_fields,
     call_gate,
     call_id_new,
     call_record,
@@ -208,9 +209,11 @@ def attempt_record(*, speech_settings, actor, model, voice, error_code, seconds,
             "duration_ms": round(duration_ms, 1),
         },
     )
-    call_id = call_record(draft=call) if call is not None else None
+    # A relayed call (its provider call id known) is written and supervised at once; a minted one's row goes
+    # with the audit row.
+    relayed = call is not None and call.provider_call_id
     audit_record(
-        call_id=call_id,
+        **({"call_id": call_record(draft=call)} if relayed else {"call": call_fields(draft=call) if call else None}),
         tenant_id=speech_settings.tenant_id,
         user_id=getattr(actor.user, "pk", None),
         api_key_id=getattr(actor.api_key, "pk", None),

@@ -145,19 +145,25 @@ def call_ticket(*, call_id, tenant_id, actor, policy, report_url):
     return CallTicket(id=call_id, ref=ref, report_url=report_url, limits=limits)
 
 
-def call_record(*, draft):
-    """Write the call's row (after the mint's answer). With its provider call id known (the unified relay),
-    the call is active at once and handed to the supervisor. Returns the call's id, or None when not written."""
-    call_id = draft.provider_call_id
-    if call_id and not call_id_valid(provider=draft.provider, call_id=call_id):
-        logger.warning("provider=%s answered a malformed call id; the call is not supervised", draft.provider)
-        draft = replace(draft, provider_call_id="")
-    fields = {
+def call_fields(*, draft):
+    """The row of a minted call that no provider call id is known of yet (direct mode): written with the mint's
+    audit row (audit.audit_record), in its transaction or by its background writer."""
+    return {
         "id": draft.id, "tenant_id": draft.tenant_id, "user_id": draft.user_id, "api_key_id": draft.api_key_id,
         "client_ip": draft.client_ip, "provider": draft.provider, "model": draft.model[:100],
         "voice": draft.voice[:64], "webrtc_mode": draft.webrtc_mode, "minted_at": draft.minted_at,
         "records_transcript": draft.records_transcript, "provider_session_id": draft.provider_session_id[:128],
     }  # fmt: skip
+
+
+def call_record(*, draft):
+    """Write the row of a call whose provider call id is known (the unified relay, after its answer): the call
+    is active at once and handed to the supervisor. Returns the call's id, or None when not written."""
+    call_id = draft.provider_call_id
+    if call_id and not call_id_valid(provider=draft.provider, call_id=call_id):
+        logger.warning("provider=%s answered a malformed call id; the call is not supervised", draft.provider)
+        draft = replace(draft, provider_call_id="")
+    fields = call_fields(draft=draft)
     if draft.provider_call_id:
         fields.update(provider_call_id=draft.provider_call_id, status=CallStatus.ACTIVE, connected_at=timezone.now())
     try:
@@ -276,8 +282,10 @@ def call_gate(*, tenant_id):
     """
     with _gate_lock:
         gate = _gates.get(tenant_id)
-        stale = gate is not None and not gate.refreshing and (
-            time.monotonic() - gate.read_at >= settings.SPEECH_CALL_GATE_SECONDS
+        stale = (
+            gate is not None
+            and not gate.refreshing
+            and (time.monotonic() - gate.read_at >= settings.SPEECH_CALL_GATE_SECONDS)
         )
         if stale:
             gate.refreshing = True

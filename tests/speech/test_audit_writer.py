@@ -7,6 +7,7 @@ import pytest
 
 from speech import audit
 from speech.audit import AuditWriter, audit_record, writer
+from speech.calls.models import Call, CallStatus
 from speech.models import SessionAudit
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,9 +69,14 @@ def test_a_session_is_answered_before_its_audit_row_is_written(logged_in_client,
         assert not SessionAudit.objects.exists()
         assert holding.wait(timeout=5), "the row never reached the background writer"
         assert not SessionAudit.objects.exists()
+        assert not Call.objects.exists(), "the minted call's row is written by the same writer, not the request"
     finally:
         release.set()
     deadline = time.monotonic() + 5
     while not SessionAudit.objects.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert list(SessionAudit.objects.values_list("outcome", flat=True)) == ["success"]
+    # The minted call's row came with it, from the same writer (its audit row points at it).
+    [call_id] = SessionAudit.objects.values_list("call_id", flat=True)
+    assert str(call_id) == response.json()["call"]["id"]
+    assert Call.objects.filter(pk=call_id, status=CallStatus.MINTED).exists()
