@@ -35,14 +35,16 @@ class VoicePreview:
 
 def preview_settings(*, speech_settings, provider_id=None):
     """The settings a preview runs under: the saved ones, or, for another provider that a form is switching to,
-    the ones a save would make (that provider's default endpoint, no options; services.provider_defaults_adopt)."""
+    the ones a save would make (that provider's default endpoint, no options; services.provider_defaults_adopt).
+    Never the saved credential's name: the key kept under it is the saved provider's, and must not go to another
+    provider; the other provider's key is looked up where its own would be kept."""
     if not provider_id or provider_id == speech_settings.provider:
         return speech_settings
     try:
         registry.get(provider_id)
     except ProviderNotFound:
         raise errors.PreviewUnavailable(f"Unknown provider {provider_id!r}.") from None
-    return replace(speech_settings, provider=provider_id, endpoint="", options=frozen({}))
+    return replace(speech_settings, provider=provider_id, endpoint="", options=frozen({}), credential_ref="")
 
 
 def _cache_key(url, body):

@@ -265,3 +265,21 @@ def test_a_sample_longer_than_a_mint_answer_is_read_under_its_own_cap(admin_clie
         mock.add(responses.POST, OPENAI_SPEECH_URL, body=wav(seconds=3.0), content_type="audio/wav")
         response = preview(admin_client, {"voice": "verse"})
     assert response.status_code == 200 and len(response.content) > 100_000
+
+
+def test_a_preview_of_another_provider_never_sends_the_key_kept_for_the_saved_one(
+    admin_client, openai_speech, speech_settings, vault
+):
+    """A named credential holds the saved provider's key (here Azure's): a form switched to OpenAI must not send
+    it to OpenAI. The other provider's key is looked up where that provider's own key would be kept."""
+    from settings_admin.secrets import credential_set
+
+    SpeechSettings.objects.filter(pk=speech_settings.pk).update(
+        provider="azure_openai", model="my-realtime", endpoint=AZURE_ENDPOINT, credential_ref="main-key",
+        options={"preview_deployment": "tts"},
+    )  # fmt: skip
+    azure = SpeechSettings.objects.get(pk=speech_settings.pk)
+    credential_set(reference=azure.credential_reference, provider=azure.get_provider(), value="azure-key-0123456789")
+    response = preview(admin_client, {"voice": "coral", "provider": "openai_realtime"})
+    assert not any("azure-key-0123456789" in str(call.request.headers) for call in openai_speech.calls)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "credentials_missing"
