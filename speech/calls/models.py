@@ -3,6 +3,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -148,15 +149,20 @@ class CallPolicy(models.Model):
 
     tenant = models.OneToOneField("settings_admin.Tenant", on_delete=models.CASCADE, related_name="call_policy")
     record_transcripts = models.BooleanField(default=False, help_text="Keep what the user and the agent said.")
+    # Bounded: a retention past datetime's range would stop calls_prune for every tenant, and a day-long call or
+    # idle limit is as far as a tenant may hold a supervisor's slot.
     transcript_retention_days = models.PositiveIntegerField(
-        default=30, help_text="Transcripts older than this are deleted by `manage.py calls_prune`."
-    )
+        default=30, validators=[MaxValueValidator(3650)],
+        help_text="Transcripts older than this are deleted by `manage.py calls_prune` (at most 3650).",
+    )  # fmt: skip
     max_call_seconds = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Longest call; the server ends longer ones. Empty: the operator's default."
-    )
+        null=True, blank=True, validators=[MaxValueValidator(86400)],
+        help_text="Longest call (at most 86400); the server ends longer ones. Empty: the operator's default.",
+    )  # fmt: skip
     idle_seconds = models.PositiveIntegerField(
-        null=True, blank=True, help_text="End a call after this long without speech. Empty: the operator's default."
-    )
+        null=True, blank=True, validators=[MaxValueValidator(86400)],
+        help_text="End a call after this long without speech (at most 86400). Empty: the operator's default.",
+    )  # fmt: skip
     monthly_budget = models.DecimalField(
         max_digits=14, decimal_places=4, null=True, blank=True, help_text="Empty: no budget."
     )

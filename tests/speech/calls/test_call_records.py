@@ -4,11 +4,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import override_settings
 from django.utils import timezone
 
 from settings_admin.models import Tenant
-from speech.calls.models import Call, CallStatus, EndReason
+from speech.calls.models import Call, CallPolicy, CallStatus, EndReason
 from speech.calls.services import (
     CallRef,
     call_end,
@@ -94,3 +95,13 @@ def test_a_signed_reference_binds_call_tenant_and_actor_and_refuses_tampering():
     assert call_ref_read(value=forged, max_age=60) is None
     assert call_ref_read(value="garbage", max_age=60) is None
     assert call_ref_read(value=signed, max_age=-1) is None
+
+
+def test_a_policy_cannot_hold_a_supervisor_for_ever_or_overflow_pruning(call):
+    """A retention past datetime's range stopped calls_prune for every tenant; a limit of a billion seconds is none."""
+    policy = CallPolicy(tenant=call.tenant, transcript_retention_days=800_000, max_call_seconds=10**9,
+                        idle_seconds=10**9)  # fmt: skip
+    with pytest.raises(ValidationError) as refused:
+        policy.full_clean()
+    assert set(refused.value.message_dict) == {"transcript_retention_days", "max_call_seconds", "idle_seconds"}
+    CallPolicy(tenant=call.tenant, transcript_retention_days=3650, max_call_seconds=86400, idle_seconds=60).full_clean()
