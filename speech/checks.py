@@ -6,7 +6,9 @@ from django.core.exceptions import ValidationError
 
 from settings_admin.models import RATE_FORMAT
 
-GATEWAY_RATES = ("SPEECH_TELEMETRY_RATE", "SPEECH_SETTINGS_WRITE_RATE", "SPEECH_VOICE_PREVIEW_RATE")
+GATEWAY_RATES = (
+    "SPEECH_TELEMETRY_RATE", "SPEECH_SETTINGS_WRITE_RATE", "SPEECH_VOICE_PREVIEW_RATE", "SPEECH_CALL_REPORT_RATE",
+)  # fmt: skip
 
 
 @register()

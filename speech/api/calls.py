@@ -41,7 +41,10 @@ class CallReportApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField(help_text="The call's id.")
-        status = serializers.CharField(help_text="active: the gateway now supervises the call.")
+        status = serializers.CharField(
+            help_text="active: the call is recorded and handed to a call supervisor (which may not hold it: "
+            "docs/calls.md)."
+        )
 
     @extend_schema(
         operation_id="call_report",

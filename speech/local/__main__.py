@@ -24,7 +24,8 @@ def main():
         print(f"speech.local: {exc}", file=sys.stderr)
         return 2
     print(f"Local realtime provider on http://{config.host}:{config.port}/v1", flush=True)
-    offered = ", ".join(config.ice_addresses) or "every interface address but loopback (none configured)"
+    every = "every interface address but loopback and link-local IPv6 (none configured)"
+    offered = ", ".join(config.ice_addresses) or every
     print(f"ICE: STUN server {config.stun or 'none'}; answers offer {offered}", flush=True)
     # run_app stops on SIGINT and SIGTERM, closing every call first (the app's on_shutdown).
     web.run_app(make_app(config), host=config.host, port=config.port, access_log=access_log, print=None,

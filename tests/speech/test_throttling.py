@@ -39,7 +39,10 @@ def test_a_window_counts_every_hit_in_redis_and_lives_as_long_as_its_window():
         cache.clear()
 
 
-@pytest.mark.parametrize("setting", ["SPEECH_TELEMETRY_RATE", "SPEECH_SETTINGS_WRITE_RATE"])
+@pytest.mark.parametrize(
+    "setting",
+    ["SPEECH_TELEMETRY_RATE", "SPEECH_SETTINGS_WRITE_RATE", "SPEECH_VOICE_PREVIEW_RATE", "SPEECH_CALL_REPORT_RATE"],
+)
 def test_a_gateway_rate_that_is_not_a_rate_fails_the_system_check(settings, setting):
     from speech.checks import check_gateway_rates
 
