@@ -2,7 +2,6 @@
 (transcript, usage), ended once. Every write is idempotent: the supervisor delivers at least once."""
 
 import logging
-import re
 import threading
 import time
 import uuid
@@ -14,6 +13,8 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+
+from settings_admin.registry import ProviderNotFound, registry
 
 from .. import errors
 from ..ops.after_response import after_response
@@ -87,17 +88,17 @@ def call_end(*, call_id, reason, at=None):
 
 # --- minting ------------------------------------------------------------------------------------------------
 
-# A provider call id as OpenAI, Azure OpenAI and the local provider write it ("rtc_..."). A provider with
-# another format adds its own here; anything else is refused before it reaches a query or a URL.
-CALL_ID_FORMAT = re.compile(r"^rtc_[A-Za-z0-9_-]{1,100}$")
-PROVIDER_CALL_ID_FORMATS = {}
 # A reference stays good for the secret's lifetime plus this: a call opened at the last second reports late.
 CALL_REF_MARGIN_SECONDS = 60
 
 
 def call_id_valid(*, provider, call_id):
-    pattern = PROVIDER_CALL_ID_FORMATS.get(provider, CALL_ID_FORMAT)
-    return isinstance(call_id, str) and bool(pattern.fullmatch(call_id))
+    """Whether `call_id` is one of `provider`'s (its call_id_format): anything else is refused before it reaches a
+    query or a URL."""
+    try:
+        return registry.get(provider).call_id_problem(call_id) is None
+    except ProviderNotFound:
+        return False
 
 
 @dataclass(frozen=True)

@@ -69,8 +69,6 @@ def is_loopback_host(host):
 # What may stand in an endpoint URL at all: printable ASCII without spaces, quotes, backslashes,
 # percent-encoding, "@" or anything else that two URL parsers could read two ways.
 URL_CHARACTERS = re.compile(r"^[A-Za-z0-9:/._~\-\[\]]+$")
-# A provider's call id ("rtc_..."): it goes into a URL path and query, so nothing else may stand in it.
-CALL_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # A DNS name: dot-separated labels of letters, digits and hyphens.
 DNS_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 
@@ -143,6 +141,9 @@ class RealtimeProvider:
     operator_hosts_allowed = True
     # Whether the server can join a live call over WebSocket (the sideband) and hang it up (speech/supervisor).
     supports_sideband = False
+    # The provider's call ids, as OpenAI, Azure OpenAI and the local provider write them ("rtc_..."): one goes into
+    # a URL path and query with the server key, and a browser reports one, so nothing else may stand in it.
+    call_id_format = re.compile(r"^rtc_[A-Za-z0-9_-]{1,100}$")
     # Whether a call's sideband names the session its client secret was minted with (session.created's id): then
     # the supervisor refuses a call whose session is another. Only where that is known, or every call would end.
     sideband_names_minted_session = False
@@ -178,9 +179,7 @@ class RealtimeProvider:
         if self.operator_hosts_allowed:
             allowed += settings.SPEECH_ALLOWED_ENDPOINT_HOSTS
         if not host_allowed(host, port, allowed):
-            return (
-                f"{host} is not a host of {self.name}. An operator can allow it in SPEECH_ALLOWED_ENDPOINT_HOSTS."
-            )
+            return f"{host} is not a host of {self.name}. An operator can allow it in SPEECH_ALLOWED_ENDPOINT_HOSTS."
         return None
 
     def model_problem(self, model):
@@ -224,6 +223,11 @@ class RealtimeProvider:
 
     # --- the server in the call (speech/supervisor) ---------------------------------------------------
 
+    def call_id_problem(self, call_id):
+        """Why `call_id` cannot be one of this provider's call ids, or None."""
+        valid = isinstance(call_id, str) and self.call_id_format.fullmatch(call_id)
+        return None if valid else "Not a provider call id."
+
     def sideband_problem(self, *, options):
         """Why calls made with these options cannot be supervised, or None when they can."""
         return None if self.supports_sideband else f"{self.name} offers no sideband to join a call."
@@ -240,11 +244,6 @@ class RealtimeProvider:
         """End the call at the provider with the server key: True when hung up, False when it was already gone;
         raises a speech.errors.SpeechError otherwise."""
         raise NotImplementedError
-
-
-def call_id_problem(call_id):
-    """Why `call_id` cannot be a provider's call id (it goes into URLs with the server key), or None."""
-    return None if CALL_ID.match(call_id or "") else "Not a provider call id."
 
 
 def websocket_url(http_url, call_id):

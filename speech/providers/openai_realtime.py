@@ -20,7 +20,7 @@ from rest_framework import serializers
 
 from .. import errors
 from ..serializers import StrictSerializer
-from .base import ProviderCall, ProviderSession, RealtimeProvider, call_id_problem, websocket_url
+from .base import ProviderCall, ProviderSession, RealtimeProvider, websocket_url
 from .deadline import WATCHED_POOL_CLASSES, Deadline
 
 logger = logging.getLogger(__name__)
@@ -292,7 +292,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
 
     def sideband_url(self, *, endpoint, call_id):
         """wss://api.openai.com/v1/realtime?call_id=… beside the mint endpoint (…/v1/realtime/client_secrets)."""
-        if call_id_problem(call_id):
+        if self.call_id_problem(call_id):
             raise errors.ProviderBadResponse("The provider's call id is malformed.")
         return websocket_url(endpoint.rstrip("/").removesuffix("/client_secrets"), call_id)
 
@@ -301,7 +301,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
 
     def call_hang_up(self, *, api_key, endpoint, call_id, options=None):
         """POST …/realtime/calls/{call_id}/hangup with the server key; a 404 means the call is already gone."""
-        if call_id_problem(call_id):
+        if self.call_id_problem(call_id):
             raise errors.ProviderBadResponse("The provider's call id is malformed.")
         headers = self.auth_headers(api_key, SimpleNamespace(options=options or {}))
         response = self.post(f"{self.calls_url(endpoint)}/{call_id}/hangup", headers=headers)

@@ -40,7 +40,6 @@ from ..ops.metrics import (
     sideband_event_seconds,
     sideband_reconnects_total,
 )
-from ..providers.base import call_id_problem
 from ..services import provider_credential_get
 from .limits import NOTICE_METADATA, budget_spent, idle_limit_reached, notice_event, time_limit_reached
 from .recorder import Recorder, database
@@ -106,8 +105,6 @@ def target_load(*, call_id):
     if not call.provider_call_id:
         raise Unsupervisable("the provider's call id is not known yet", metric="no_call_id")
     provider_error = {"end_reason": EndReason.PROVIDER_ERROR, "metric": "provider_error"}
-    if call_id_problem(call.provider_call_id):
-        raise Unsupervisable("the provider's call id is malformed", **provider_error)
     speech_settings = speech_settings_for_tenant(tenant_id=call.tenant_id)
     if speech_settings is None:
         raise Unsupervisable("the tenant is not active", **provider_error)
@@ -118,11 +115,13 @@ def target_load(*, call_id):
         provider = registry.get(call.provider)
     except ProviderNotFound:
         raise Unsupervisable(f"provider {call.provider} is not installed", **provider_error) from None
+    if provider.call_id_problem(call.provider_call_id):
+        raise Unsupervisable("the provider's call id is malformed", **provider_error)
     options = dict(speech_settings.options)
     problem = provider.sideband_problem(options=options)
     if problem:
         raise Unsupervisable(problem, metric="no_sideband")
-    endpoint = speech_settings.endpoint or provider.default_endpoint
+    endpoint = speech_settings.effective_endpoint
     if provider.endpoint_problem(endpoint, options):
         # The security rule of the mint holds here too: the key goes only where the tenant's settings allow.
         raise Unsupervisable("the tenant's endpoint is not on a host the operator allows", **provider_error)
