@@ -220,3 +220,18 @@ def in_process_dispatcher():
         if path not in _dispatchers:
             _dispatchers[path] = Dispatcher(handler=import_string(path), max_calls=settings.SPEECH_SUPERVISOR_MAX_CALLS)
         return _dispatchers[path]
+
+
+def dispatch_reset(*, timeout=10.0):
+    """Stop this process's in-process dispatchers (their calls' handlers told to stop) and forget them and the
+    stream producers: the next attach makes them afresh from the settings then in force."""
+    with _dispatchers_lock:
+        dispatchers = list(_dispatchers.values())
+        _dispatchers.clear()
+    for dispatcher in dispatchers:
+        dispatcher.shutdown(timeout=timeout)
+    with _producers_lock:
+        producers = list(_producers.values())
+        _producers.clear()
+    for producer in producers:
+        producer.client.close()

@@ -325,7 +325,7 @@ class CallSupervisor:
 
     async def _open_unless_stopped(self):
         """The open sideband, or None when `stop` is set first (a shutdown does not wait for a handshake)."""
-        opener = asyncio.ensure_future(self._open())
+        opener = asyncio.ensure_future(self.sideband_open())
         stopper = asyncio.ensure_future(self.stop.wait())
         await asyncio.wait({opener, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
@@ -335,7 +335,7 @@ class CallSupervisor:
             return None
         return opener.result()
 
-    async def _open(self):
+    async def sideband_open(self):
         target = self.target
         url = target.provider.sideband_url(endpoint=target.endpoint, call_id=target.provider_call_id)
         ssl_context = None

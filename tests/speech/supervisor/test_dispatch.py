@@ -42,12 +42,9 @@ def redis_server():
 @pytest.fixture(autouse=True)
 def _fresh_dispatch():
     handlers.started.clear()
-    dispatch._producers.clear()
+    dispatch.dispatch_reset(timeout=5)
     yield
-    for dispatcher in dispatch._dispatchers.values():
-        dispatcher.shutdown(timeout=5)
-    dispatch._dispatchers.clear()
-    dispatch._producers.clear()
+    dispatch.dispatch_reset(timeout=5)
 
 
 def test_the_dispatcher_supervises_each_call_once_on_its_own_thread_and_refuses_past_its_bound():

@@ -251,10 +251,10 @@ def test_a_wss_sideband_is_verified_against_the_providers_ca_bundle(tmp_path):
         async with serve(handler, "127.0.0.1", 0, ssl=server_tls) as server:
             endpoint = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/realtime/client_secrets"
             base = replace(supervisor().target, endpoint=endpoint)
-            ws = await CallSupervisor(target=replace(base, provider=trusting), stop=None)._open()
+            ws = await CallSupervisor(target=replace(base, provider=trusting), stop=None).sideband_open()
             await ws.close()
             with pytest.raises(ssl.SSLCertVerificationError):
-                await CallSupervisor(target=replace(base, provider=untrusting), stop=None)._open()
+                await CallSupervisor(target=replace(base, provider=untrusting), stop=None).sideband_open()
 
     asyncio.run(asyncio.wait_for(scenario(), 20))
     assert seen == [("/v1/realtime?call_id=rtc_1", "Bearer sk")]

@@ -33,14 +33,14 @@ def redis_server():
 def submit(redis_server):
     from speech.supervisor import dispatch
 
-    dispatch._producers.clear()
+    dispatch.dispatch_reset()
 
     def submit(call_id):
         with override_settings(SPEECH_CALL_DISPATCH="redis", REDIS_URL=redis_server.url):
             assert attach_submit(call_id=call_id)
 
     yield submit
-    dispatch._producers.clear()
+    dispatch.dispatch_reset()
 
 
 def new_call(tenant, status=CallStatus.ACTIVE):
