@@ -135,43 +135,45 @@ class TelemetryRateThrottle(SharedCacheThrottle):
         return f"ip:{client_network(request)}"
 
 
-class SettingsWriteThrottle(SharedCacheThrottle):
-    """Changes of settings and preferences, per user or API key: each is a write (and may bump the settings
-    generation every process reads), so a script cannot make them at will. Reads are not counted."""
+class ActorRateThrottle(SharedCacheThrottle):
+    """Counted per API key, else per logged-in user, else (when `anonymous_by_network`) per client network; the
+    rate is the setting named by `rate_setting`."""
+
+    rate_setting = ""
+    anonymous_by_network = False
 
     def rate(self, request):
-        return "" if request.method in SAFE_METHODS else settings.SPEECH_SETTINGS_WRITE_RATE
-
-    def subject(self, request):
-        if isinstance(request.auth, ApiKeyView):
-            return f"key:{request.auth.pk}"
-        return f"user:{request.user.pk}" if request.user.is_authenticated else None
-
-
-class VoicePreviewThrottle(SharedCacheThrottle):
-    """Voice previews, per user or API key: each may cost a text-to-speech request on the tenant's account."""
-
-    def rate(self, request):
-        return settings.SPEECH_VOICE_PREVIEW_RATE
-
-    def subject(self, request):
-        if isinstance(request.auth, ApiKeyView):
-            return f"key:{request.auth.pk}"
-        return f"user:{request.user.pk}" if request.user.is_authenticated else None
-
-
-class CallReportThrottle(SharedCacheThrottle):
-    """Direct-mode call reports, per user, API key or client network: one per minted call is all a page needs."""
-
-    def rate(self, request):
-        return settings.SPEECH_CALL_REPORT_RATE
+        return getattr(settings, self.rate_setting)
 
     def subject(self, request):
         if isinstance(request.auth, ApiKeyView):
             return f"key:{request.auth.pk}"
         if request.user.is_authenticated:
             return f"user:{request.user.pk}"
-        return f"ip:{client_network(request)}"
+        return f"ip:{client_network(request)}" if self.anonymous_by_network else None
+
+
+class SettingsWriteThrottle(ActorRateThrottle):
+    """Changes of settings, preferences and tools, per user or API key: each is a write (and may bump the settings
+    generation every process reads), so a script cannot make them at will. Reads are not counted."""
+
+    rate_setting = "SPEECH_SETTINGS_WRITE_RATE"
+
+    def rate(self, request):
+        return "" if request.method in SAFE_METHODS else super().rate(request)
+
+
+class VoicePreviewThrottle(ActorRateThrottle):
+    """Voice previews, per user or API key: each may cost a text-to-speech request on the tenant's account."""
+
+    rate_setting = "SPEECH_VOICE_PREVIEW_RATE"
+
+
+class CallReportThrottle(ActorRateThrottle):
+    """Direct-mode call reports, per user, API key or client network: one per minted call is all a page needs."""
+
+    rate_setting = "SPEECH_CALL_REPORT_RATE"
+    anonymous_by_network = True
 
 
 SESSION_THROTTLES = [UserRateThrottle, APIKeyRateThrottle, AnonymousRateThrottle, WholeTenantRateThrottle]
