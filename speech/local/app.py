@@ -26,6 +26,7 @@ from .client_secrets import client_secret_mint, client_secret_read
 from .events import new_id
 from .limits import FixedWindowLimiter, SecretLedger
 from .server import CallLimitReached, InvalidOffer, LocalRealtimeServer
+from .tools import tools_redact
 from .transcription import recogniser
 from .websocket import DeltaOutput, websocket_response, websocket_serve
 
@@ -146,9 +147,10 @@ def session_from_request(body):
             "output": {"voice": "verse", **audio_out},
         },
     }
-    # Function tools, as OpenAI keeps them in the session (the model checks their shape when it uses them).
+    # Tools, as OpenAI keeps them in the session (the model checks their shape when it uses them), less an MCP
+    # tool's authorization and headers: the session is readable in the client secret and echoed to the browser.
     if isinstance(requested.get("tools"), list):
-        session["tools"] = requested["tools"]
+        session["tools"] = tools_redact(requested["tools"])
     if isinstance(requested.get("tool_choice"), (str, dict)):
         session["tool_choice"] = requested["tool_choice"]
     return (session, ttl), None
