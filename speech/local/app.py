@@ -21,7 +21,7 @@ from aiohttp import web
 
 from . import LOCAL_MODEL
 from .accounts import key_account
-from .audio import ESPEAK_VOICES, speak, wav_bytes
+from .audio import ESPEAK_VOICES, SPEAK_MAX_SECONDS, SpeechTooLong, speak, wav_bytes
 from .client_secrets import client_secret_mint, client_secret_read
 from .events import new_id
 from .limits import FixedWindowLimiter, SecretLedger
@@ -234,7 +234,14 @@ async def audio_speech(request):
         return openai_error(400, "The body is not valid JSON.", code="invalid_json")
     if problem := speech_request_problem(body):
         return problem
-    samples = await speak(body["input"], voice=body["voice"], speed=float(body.get("speed", 1.0)))
+    speed = float(body.get("speed", 1.0))
+    try:
+        # All of the input is spoken, or the request is refused: never a silent cut.
+        samples = await speak(body["input"], voice=body["voice"], speed=speed, max_chars=SPEECH_MAX_INPUT, whole=True)
+    except SpeechTooLong:
+        return openai_error(400, f"input would take more than {SPEAK_MAX_SECONDS} s to say at speed {speed:g}, the "
+                            "most the local provider speaks at once: shorten it or raise speed.",
+                            code="invalid_value", param="input")  # fmt: skip
     return web.Response(body=wav_bytes(samples), content_type="audio/wav")
 
 
