@@ -21,11 +21,12 @@ from aiohttp import web
 
 from . import LOCAL_MODEL
 from .accounts import key_account
-from .audio import ESPEAK_VOICES, speak, wav_bytes
+from .audio import ESPEAK_VOICES, SPEAK_MAX_SECONDS, SpeechTooLong, speak, wav_bytes
 from .client_secrets import client_secret_mint, client_secret_read
 from .events import new_id
 from .limits import FixedWindowLimiter, SecretLedger
 from .server import CallLimitReached, InvalidOffer, LocalRealtimeServer
+from .tools import tools_redact
 from .transcription import recogniser
 from .websocket import DeltaOutput, websocket_response, websocket_serve
 
@@ -146,9 +147,10 @@ def session_from_request(body):
             "output": {"voice": "verse", **audio_out},
         },
     }
-    # Function tools, as OpenAI keeps them in the session (the model checks their shape when it uses them).
+    # Tools, as OpenAI keeps them in the session (the model checks their shape when it uses them), less an MCP
+    # tool's authorization and headers: the session is readable in the client secret and echoed to the browser.
     if isinstance(requested.get("tools"), list):
-        session["tools"] = requested["tools"]
+        session["tools"] = tools_redact(requested["tools"])
     if isinstance(requested.get("tool_choice"), (str, dict)):
         session["tool_choice"] = requested["tool_choice"]
     return (session, ttl), None
@@ -232,7 +234,14 @@ async def audio_speech(request):
         return openai_error(400, "The body is not valid JSON.", code="invalid_json")
     if problem := speech_request_problem(body):
         return problem
-    samples = await speak(body["input"], voice=body["voice"], speed=float(body.get("speed", 1.0)))
+    speed = float(body.get("speed", 1.0))
+    try:
+        # All of the input is spoken, or the request is refused: never a silent cut.
+        samples = await speak(body["input"], voice=body["voice"], speed=speed, max_chars=SPEECH_MAX_INPUT, whole=True)
+    except SpeechTooLong:
+        return openai_error(400, f"input would take more than {SPEAK_MAX_SECONDS} s to say at speed {speed:g}, the "
+                            "most the local provider speaks at once: shorten it or raise speed.",
+                            code="invalid_value", param="input")  # fmt: skip
     return web.Response(body=wav_bytes(samples), content_type="audio/wav")
 
 

@@ -1,6 +1,7 @@
 """Audio for the local peer: the outgoing track, voice activity detection, speech synthesis."""
 
 import asyncio
+import contextlib
 import fractions
 import io
 import logging
@@ -210,18 +211,36 @@ def tone(seconds=0.6, frequency=440.0):
     return (0.3 * 32767 * envelope * np.sin(2 * np.pi * frequency * t)).astype(np.int16)
 
 
+RESAMPLE_BLOCK = SAMPLE_RATE  # output samples resampled at once: np.interp's float64 temporaries stay small
+
+
 def resample(samples, rate):
+    """int16 samples at `rate` as int16 at 48 kHz (linear interpolation), a second at a time, so minutes of
+    speech never hold float64 copies of the whole."""
     if rate == SAMPLE_RATE or samples.size == 0:
         return samples.astype(np.int16)
-    positions = np.arange(int(len(samples) * SAMPLE_RATE / rate)) * rate / SAMPLE_RATE
-    return np.interp(positions, np.arange(len(samples)), samples).astype(np.int16)
+    out = np.empty(int(len(samples) * SAMPLE_RATE / rate), dtype=np.int16)
+    for start in range(0, len(out), RESAMPLE_BLOCK):
+        positions = np.arange(start, min(start + RESAMPLE_BLOCK, len(out))) * (rate / SAMPLE_RATE)
+        low = int(positions[0])
+        high = min(int(positions[-1]) + 2, len(samples))
+        window = samples[low:high]
+        out[start : start + len(positions)] = np.interp(positions - low, np.arange(len(window)), window)
+    return out
 
 
 SPEAK_MAX_CHARS = 2000
+# The most audio one reply or one /v1/audio/speech answer may hold: about 4,096 characters of English at
+# speed 1.0. espeak-ng's output is read no further, so a slow speed cannot buy minutes more (and memory).
+SPEAK_MAX_SECONDS = 300
 SPEAK_TIMEOUT_SECONDS = 20
 # espeak-ng processes at once in this process, all calls together: more wait their turn.
 SPEAK_CONCURRENCY = 4
 _speakers = weakref.WeakKeyDictionary()  # event loop -> its semaphore (an asyncio lock serves one loop)
+
+
+class SpeechTooLong(Exception):
+    """The text's speech runs past SPEAK_MAX_SECONDS (speak(whole=True))."""
 
 
 def _speaker_slots():
@@ -234,17 +253,49 @@ def _speaker_slots():
 ESPEAK_WORDS_PER_MINUTE = 175  # espeak-ng's default speed, OpenAI's speed 1.0
 
 
-async def speak(text, *, voice, speed=1.0):
-    """Speech for `text` at 48 kHz: espeak-ng with the voice mapped from OpenAI's, else a tone."""
+async def speak(text, *, voice, speed=1.0, max_chars=SPEAK_MAX_CHARS, whole=False):
+    """Speech for `text` (its first `max_chars` characters) at 48 kHz: espeak-ng with the voice mapped from
+    OpenAI's, else a tone. At most SPEAK_MAX_SECONDS of it: cut there, or with `whole` SpeechTooLong."""
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         return tone()
     async with _speaker_slots():
-        return await espeak_run(espeak, text, voice, speed)
+        samples, cut = await espeak_run(espeak, text[:max_chars], voice, speed)
+    if cut and whole:
+        raise SpeechTooLong
+    return samples
+
+
+WAV_HEADER_BYTES = 44  # espeak-ng's: RIFF, fmt and the data chunk's header
+
+
+async def _espeak_read(stdout):
+    """espeak-ng's WAV, read up to SPEAK_MAX_SECONDS of samples: (rate, int16 samples, cut) or None."""
+    data, limit, rate = bytearray(), None, None
+    while limit is None or len(data) < limit:
+        chunk = await stdout.read(64 * 1024)
+        if not chunk:
+            break
+        data += chunk
+        if limit is None and len(data) >= WAV_HEADER_BYTES:
+            try:
+                with wave.open(io.BytesIO(bytes(data[:WAV_HEADER_BYTES]))) as reader:  # the header only
+                    rate, width, channels = reader.getframerate(), reader.getsampwidth(), reader.getnchannels()
+            except (wave.Error, EOFError):
+                return None
+            if (width, channels) != (2, 1):
+                return None
+            limit = WAV_HEADER_BYTES + 2 * rate * SPEAK_MAX_SECONDS
+    if rate is None:
+        return None
+    body = memoryview(data)[WAV_HEADER_BYTES : limit]
+    samples = np.frombuffer(body[: len(body) // 2 * 2], dtype="<i2")
+    return rate, samples, len(data) > limit
 
 
 async def espeak_run(espeak, text, voice, speed=1.0):
-    """One espeak-ng process for `text` (speak() bounds how many run at once)."""
+    """One espeak-ng process for `text` (speak() bounds how many run at once): (48 kHz samples, whether they
+    were cut at SPEAK_MAX_SECONDS)."""
     # The text goes in on stdin, never as an argument: there, "-f/etc/passwd" or "-w file" would be an option.
     words_per_minute = str(round(ESPEAK_WORDS_PER_MINUTE * speed))
     process = await asyncio.create_subprocess_exec(
@@ -254,20 +305,28 @@ async def espeak_run(espeak, text, voice, speed=1.0):
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        wav, _ = await asyncio.wait_for(process.communicate(text[:SPEAK_MAX_CHARS].encode()), SPEAK_TIMEOUT_SECONDS)
+        async with asyncio.timeout(SPEAK_TIMEOUT_SECONDS):
+            try:
+                process.stdin.write(text.encode())
+                await process.stdin.drain()
+                process.stdin.close()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # it ended early: what it wrote, if anything, is read below
+            read = await _espeak_read(process.stdout)
     except TimeoutError:
-        process.kill()
-        await process.wait()
         logger.warning("espeak-ng took longer than %s s; answering with a tone", SPEAK_TIMEOUT_SECONDS)
-        return tone()
-    try:
-        with wave.open(io.BytesIO(wav)) as reader:
-            rate = reader.getframerate()
-            samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
-    except (wave.Error, EOFError):
+        return tone(), False
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # it may have ended on its own meanwhile
+                process.kill()  # timed out or cut: nothing more of it is read
+        await process.wait()
+    if read is None:
         logger.warning("espeak-ng gave no audio; answering with a tone")
-        return tone()
-    return resample(samples, rate)
+        return tone(), False
+    rate, samples, cut = read
+    # Off the event loop: minutes of speech take a noticeable while to resample.
+    return await asyncio.to_thread(resample, samples, rate), cut
 
 
 SPEECH_FILE_RATE = 24000  # what OpenAI's speech endpoint answers wav and pcm in
@@ -281,5 +340,5 @@ def wav_bytes(samples):
         writer.setnchannels(1)
         writer.setsampwidth(2)
         writer.setframerate(SPEECH_FILE_RATE)
-        writer.writeframes(samples[:: SAMPLE_RATE // SPEECH_FILE_RATE].astype("<i2").tobytes())
+        writer.writeframes(np.ascontiguousarray(samples[:: SAMPLE_RATE // SPEECH_FILE_RATE], dtype="<i2"))
     return buffer.getvalue()

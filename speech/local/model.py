@@ -14,7 +14,7 @@ import numpy as np
 from . import events, usage
 from .audio import SAMPLE_RATE, SPEAK_MAX_CHARS, VoiceActivityDetector, speak
 from .conversation import Conversation, ConversationError
-from .tools import tool_call_for
+from .tools import tool_call_for, tools_redact
 from .transcription import TranscriptionFailed
 from .transcription import recogniser as default_recogniser
 
@@ -252,6 +252,8 @@ class EchoModel:
             self.error(message, code=code, event=event, param=param)
             return
         merged = {**self.session, **{k: v for k, v in change.items() if k != "audio"}}
+        if "tools" in change:  # an MCP tool's credentials are write-only: never echoed in session.updated
+            merged["tools"] = tools_redact(change["tools"])
         audio = {**self.session.get("audio", {})}
         for direction in ("input", "output"):
             if isinstance(change.get("audio", {}).get(direction), dict):

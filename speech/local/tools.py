@@ -15,6 +15,19 @@ PAIR = re.compile(r"""([A-Za-z_][\w-]*)\s*=\s*("[^"]*"|'[^']*'|[^\s,;]+)""")
 TRUE, FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
+# An MCP tool's credentials: OpenAI treats them as write-only, and the local model never calls an MCP server,
+# so they are dropped from the session it keeps (which goes into the client secret and every session event).
+WRITE_ONLY_KEYS = ("authorization", "headers")
+
+
+def tools_redact(tools):
+    """`tools` without the write-only keys of any entry (an entry that is not an object is kept as it is)."""
+    return [
+        {key: value for key, value in tool.items() if key not in WRITE_ONLY_KEYS} if isinstance(tool, dict) else tool
+        for tool in tools
+    ]
+
+
 def function_tools(tools):
     return [
         tool

@@ -1,11 +1,14 @@
 import asyncio
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from speech.local import audio
 from speech.local.audio import SAMPLE_RATE, VoiceActivityDetector, level_dbfs, speak, tone
+from tests.servers import ROOT
 from tests.speech.local.speech_samples import require_espeak
 
 
@@ -103,3 +106,41 @@ def test_a_synthesis_that_takes_too_long_answers_a_tone(monkeypatch):
     require_espeak()
     monkeypatch.setattr(audio, "SPEAK_TIMEOUT_SECONDS", 0.001)
     assert np.array_equal(asyncio.run(speak("Hello there " * 50, voice="verse")), tone())
+
+
+# 2,000 characters (what a reply says) of counting: some four and a half minutes at speed 0.25 (espeak-ng
+# speaks no slower than 80 words a minute).
+COUNTING = "one two three four five six seven eight nine ten " * 40
+# A word every two characters: 2,000 of them would take over twelve minutes.
+DIGITS = "7 " * 1000
+
+
+def test_a_reply_holds_at_most_the_longest_speech_however_slow():
+    require_espeak()
+    samples = asyncio.run(speak(DIGITS, voice="verse", speed=0.25))
+    assert seconds_of(samples) == pytest.approx(300, abs=0.01)  # docs/local-provider.md, "Limits"
+
+
+def test_a_reply_too_long_to_say_whole_is_refused_when_asked_whole():
+    require_espeak()
+    with pytest.raises(audio.SpeechTooLong):
+        asyncio.run(speak(DIGITS, voice="verse", speed=0.25, whole=True))
+
+
+MEASURE = """
+import asyncio, tracemalloc
+from speech.local import audio
+tracemalloc.start()
+samples = asyncio.run(audio.speak({text!r}, voice="verse", speed=0.25))
+audio.wav_bytes(samples)
+print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+def test_the_longest_slowest_reply_takes_little_memory():
+    """One reply's peak, in a process of its own: 4.5 minutes of speech once took 450 MiB (float64 copies)."""
+    require_espeak()
+    script = MEASURE.format(text=COUNTING)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) < 100 * 2**20

@@ -100,6 +100,25 @@ def test_audio_speech_create_refuses_what_it_cannot_speak(caller, arguments, par
     assert raised.value.param == param
 
 
+# 4,096 characters (OpenAI's limit) of plain English: about four and a half minutes at speed 1.0.
+LONGEST_INPUT = ("The quick brown fox jumps over the lazy dog. " * 100)[:4096]
+
+
+def test_audio_speech_create_speaks_all_of_the_longest_input(caller):
+    client = client_for(caller.service, caller.key())
+    answer = client.audio.speech.create(model="tts-1", voice="verse", input=LONGEST_INPUT, response_format="wav")
+    # All of it: half of it (the 2,000 characters a realtime reply is cut to) is some 137 s.
+    assert len(_wav_samples(answer.content)) / PCM_RATE > 250
+
+
+def test_audio_speech_create_refuses_input_it_would_not_say_whole(caller):
+    client = client_for(caller.service, caller.key())
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.audio.speech.create(model="tts-1", voice="verse", input=LONGEST_INPUT, response_format="wav", speed=0.25)
+    assert (raised.value.code, raised.value.param) == ("invalid_value", "input")
+    assert "300 s" in raised.value.message
+
+
 def test_audio_speech_create_with_a_wrong_key_raises_authentication_error(caller):
     with pytest.raises(openai.AuthenticationError):
         client_for(caller.service, "sk-wrong").audio.speech.create(model="tts-1", voice="verse", input="Hi.")

@@ -14,6 +14,7 @@ from speech.tools.models import Tool
 from speech.tools.services import mcp_server_create, tool_create, tool_update
 from tests.conftest import OPENAI_MINT_URL
 from tests.openai_shapes import assert_mint_body, mint_answer
+from tests.speech.local.test_local_mcp_credentials import client_secret_payload
 
 pytestmark = pytest.mark.django_db
 MCP_SECRET = "Bearer mcp-authorization-5d1f0e9a"
@@ -146,6 +147,8 @@ def test_the_local_provider_echo_is_redacted_too(logged_in_client, in_vault, too
     session = response.json()["session"]
     assert {tool.get("server_label") for tool in session["tools"]} >= {"crm"}  # the local model echoes tools
     assert MCP_SECRET not in response.content.decode()
+    # Nor inside the local client secret, whose payload the page can read without any key.
+    assert MCP_SECRET not in client_secret_payload(response.json()["client_secret"]["value"])
 
 
 def test_a_warm_mint_reads_tools_from_the_cache(logged_in_client, speech_settings, tools, openai_mint):
