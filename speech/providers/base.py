@@ -141,6 +141,8 @@ class RealtimeProvider:
     operator_hosts_allowed = True
     # Whether the server can join a live call over WebSocket (the sideband) and hang it up (speech/supervisor).
     supports_sideband = False
+    # A CA bundle that replaces the system's store for this provider's TLS (its HTTP and its sideband), or None.
+    ca_bundle = None
     # The provider's call ids, as OpenAI, Azure OpenAI and the local provider write them ("rtc_..."): one goes into
     # a URL path and query with the server key, and a browser reports one, so nothing else may stand in it.
     call_id_format = re.compile(r"^rtc_[A-Za-z0-9_-]{1,100}$")

@@ -151,7 +151,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
         # one tenant's provider cookies for the next, read proxies and .netrc credentials from the
         # environment, and is not documented as thread-safe.
         self.adapter = WatchedAdapter(pool_connections=self.pool_hosts, pool_maxsize=self.pool_size)
-        self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+        self.ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or None
 
     # --- the catalog's rules ---------------------------------------------------------------
 
@@ -217,7 +217,7 @@ class OpenAIRealtimeProvider(RealtimeProvider):
                     request,
                     stream=True,
                     timeout=(settings.SPEECH_PROVIDER_CONNECT_TIMEOUT, settings.SPEECH_PROVIDER_READ_TIMEOUT),
-                    verify=self.verify,
+                    verify=self.ca_bundle or True,
                 )
                 try:
                     content = read_capped(response, max_bytes or settings.SPEECH_PROVIDER_MAX_RESPONSE_BYTES)

@@ -340,8 +340,7 @@ class CallSupervisor:
         url = target.provider.sideband_url(endpoint=target.endpoint, call_id=target.provider_call_id)
         ssl_context = None
         if url.startswith("wss://"):
-            verify = getattr(target.provider, "verify", True)
-            ssl_context = _tls_context(verify if isinstance(verify, str) else None)
+            ssl_context = _tls_context(target.provider.ca_bundle)
         return await connect(
             url,
             additional_headers=target.provider.sideband_headers(api_key=target.api_key, options=target.options),

@@ -224,7 +224,7 @@ def mint(provider, endpoint):
 
 def pool_for(provider, endpoint):
     request = requests.Request("POST", endpoint).prepare()
-    return provider.adapter.get_connection_with_tls_context(request, provider.verify)
+    return provider.adapter.get_connection_with_tls_context(request, provider.ca_bundle or True)
 
 
 def test_an_endpoint_keeps_its_connection_and_the_deadline_watches_it(provider, loopback_provider):

@@ -243,9 +243,9 @@ def test_a_wss_sideband_is_verified_against_the_providers_ca_bundle(tmp_path):
         await ws.close()
 
     trusting = OpenAIRealtimeProvider()
-    trusting.verify = cert_file  # as REQUESTS_CA_BUNDLE / SSL_CERT_FILE set it
+    trusting.ca_bundle = cert_file  # as REQUESTS_CA_BUNDLE / SSL_CERT_FILE set it
     untrusting = OpenAIRealtimeProvider()
-    untrusting.verify = True  # the system's store: no such certificate
+    untrusting.ca_bundle = None  # the system's store: no such certificate
 
     async def scenario():
         async with serve(handler, "127.0.0.1", 0, ssl=server_tls) as server:
