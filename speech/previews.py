@@ -20,7 +20,7 @@ from settings_admin.selectors import frozen
 
 from . import errors
 from .providers.base import SessionConfig
-from .services import provider_credential_get
+from .services import endpoint_checked, provider_credential_get
 from .upstream import upstream_slot
 
 PREVIEW_TEXT = "Hello! I am {voice}, and this is how I sound."
@@ -65,10 +65,8 @@ def voice_preview_create(*, speech_settings, voice, provider_id=None):
     endpoint = speech_settings.effective_endpoint
     if not endpoint:
         raise errors.PreviewUnavailable(f"{provider.name} needs the tenant's endpoint: save it first.")
+    endpoint_checked(speech_settings=speech_settings)  # as at mint time: the key goes only where the operator allows
     options = dict(speech_settings.options)
-    # As at mint time: the key goes only where the operator allows, whatever the row says.
-    if provider.endpoint_problem(endpoint, options):
-        raise errors.EndpointNotAllowed("The tenant's endpoint is not on a host the operator allows.")
     config = SessionConfig(model=speech_settings.model, voice=voice, endpoint=endpoint, options=options)
     text = PREVIEW_TEXT.format(voice=voice)
     # Before the credential: a provider that cannot preview says so, whatever the key.

@@ -96,14 +96,21 @@ def session_choices_resolve(*, speech_settings, preference, requested=None):
     return SessionChoices(model, voice, TurnMode.PUSH_TO_TALK if push_to_talk else TurnMode.VOICE_ACTIVITY)
 
 
+def endpoint_checked(*, speech_settings):
+    """The tenant's endpoint, checked where the key is about to go (a mint, a voice sample, a sideband): a row
+    saved before an allow-list shrank must not send the key either. Raises EndpointNotAllowed."""
+    endpoint = speech_settings.effective_endpoint
+    if speech_settings.get_provider().endpoint_problem(endpoint, speech_settings.options):
+        raise errors.EndpointNotAllowed("The tenant's endpoint is not on a host the operator allows.")
+    return endpoint
+
+
 def session_config_resolve(*, speech_settings, requested, preference=None):
     """Apply the tenant's rules to the request: the client never picks where the server key goes."""
     endpoint = speech_settings.effective_endpoint
     if requested.endpoint and requested.endpoint.rstrip("/") != endpoint.rstrip("/"):
         raise errors.EndpointNotAllowed()
-    # Checked again at mint time: a row saved before an allow-list shrank must not send the key either.
-    if speech_settings.get_provider().endpoint_problem(endpoint, speech_settings.options):
-        raise errors.EndpointNotAllowed("The tenant's endpoint is not on a host the operator allows.")
+    endpoint_checked(speech_settings=speech_settings)
     choices = session_choices_resolve(speech_settings=speech_settings, preference=preference, requested=requested)
     return SessionConfig(
         model=choices.model,

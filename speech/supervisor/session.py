@@ -40,7 +40,7 @@ from ..ops.metrics import (
     sideband_event_seconds,
     sideband_reconnects_total,
 )
-from ..services import provider_credential_get
+from ..services import endpoint_checked, provider_credential_get
 from .limits import NOTICE_METADATA, budget_spent, idle_limit_reached, notice_event, time_limit_reached
 from .recorder import Recorder, database
 from .tools import ToolRunner
@@ -121,10 +121,10 @@ def target_load(*, call_id):
     problem = provider.sideband_problem(options=options)
     if problem:
         raise Unsupervisable(problem, metric="no_sideband")
-    endpoint = speech_settings.effective_endpoint
-    if provider.endpoint_problem(endpoint, options):
-        # The security rule of the mint holds here too: the key goes only where the tenant's settings allow.
-        raise Unsupervisable("the tenant's endpoint is not on a host the operator allows", **provider_error)
+    try:  # the rule of the mint holds here too: the key goes only where the operator allows
+        endpoint = endpoint_checked(speech_settings=speech_settings)
+    except errors.EndpointNotAllowed:
+        raise Unsupervisable("the tenant's endpoint is not on a host the operator allows", **provider_error) from None
     try:
         api_key = provider_credential_get(speech_settings=speech_settings)
     except errors.SpeechError as exc:
