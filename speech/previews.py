@@ -17,6 +17,7 @@ from django.core.cache import caches
 
 from settings_admin.registry import ProviderNotFound, registry
 from settings_admin.selectors import frozen
+from settings_admin.services import provider_defaults_adopt
 
 from . import errors
 from .providers.base import SessionConfig
@@ -44,7 +45,8 @@ def preview_settings(*, speech_settings, provider_id=None):
         registry.get(provider_id)
     except ProviderNotFound:
         raise errors.PreviewUnavailable(f"Unknown provider {provider_id!r}.") from None
-    return replace(speech_settings, provider=provider_id, endpoint="", options=frozen({}), credential_ref="")
+    changes = provider_defaults_adopt(speech_settings=speech_settings, changes={"provider": provider_id})
+    return replace(speech_settings, **{field: frozen(value) for field, value in changes.items()}, credential_ref="")
 
 
 def _cache_key(url, body):
