@@ -25,6 +25,17 @@ def missing(message):
     pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
 
 
+def until(condition, seconds=15, what=None, step=0.05):
+    """Polls `condition()` until it holds (another thread or process makes it so); returns its value."""
+    deadline = time.monotonic() + seconds
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what or getattr(condition, '__name__', 'the condition')} did not hold within "
+                                 f"{seconds} s")  # fmt: skip
+        time.sleep(step)
+    return value
+
+
 def wait_for_port(port, *, seconds=20):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

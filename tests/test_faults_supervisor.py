@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.parts import OPENAI_TENANT, RedisServer, server_env
+from tests.parts import OPENAI_TENANT, RedisServer, server_env, until
 from tests.servers import ROOT, manage
 
 STREAM = "speech:calls:attach"
@@ -228,14 +228,6 @@ class Database:
         )
 
 
-def until(condition, seconds=15, what="the condition"):
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"{what} did not hold within {seconds} s"
-        time.sleep(0.05)
-    return value
-
-
 def gauge(port, name):
     import requests
 
@@ -266,8 +258,12 @@ def test_a_supervisor_killed_mid_call_is_replaced_and_the_transcript_loses_and_r
     key = local_service.key("default")  # the default tenant's account at the local provider
 
     def say(rtc, text):
-        rtc.send({"type": "conversation.item.create",
-                  "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})
+        rtc.send(
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]},
+            }
+        )
         rtc.send({"type": "response.create"})  # fmt: skip
 
     async def scenario():

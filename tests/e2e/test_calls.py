@@ -1,14 +1,13 @@
 """The server in the call, end to end: a real Chromium calls the local provider through the gateway, the
 supervisor joins the call, and the call's record, its limits and the page agree (docs/calls.md)."""
 
-import time
-
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from settings_admin.models import SpeechSettings, Tenant
 from speech.calls.models import Call, CallPolicy, CallStatus, EndReason, ResponseUsage, TranscriptLine
 from tests.e2e.conftest import ARTIFACTS
+from tests.parts import until as parts_until
 
 REPORT = "/api/v1/calls/report"
 ROOT_PASSWORD = "e2e-root-password-correct-horse"
@@ -25,14 +24,9 @@ PAGE_REPORT = """async ([ref, callId]) => {
 }"""
 
 
-def until(condition, seconds=20, step=0.1):
+def until(condition):
     """Polls the database (the supervisor writes from its own thread) until `condition()` holds."""
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{condition.__name__} did not hold within {seconds} s")
-        time.sleep(step)
-    return value
+    return parts_until(condition, seconds=20, step=0.1)
 
 
 def policy(**fields):

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from speech.supervisor import dispatch
 from speech.supervisor.dispatch import Dispatcher, attach_submit, in_process_dispatcher
-from tests.parts import RedisServer
+from tests.parts import RedisServer, until
 from tests.speech.supervisor import handlers
 
 WAITING = "tests.speech.supervisor.handlers.waiting_handler"
@@ -23,13 +23,6 @@ STREAM = "speech:calls:attach"
 
 def unsupervised(reason):
     return REGISTRY.get_sample_value("calls_unsupervised_total", {"reason": reason}) or 0.0
-
-
-def wait_until(condition, seconds=5):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -54,7 +47,7 @@ def test_the_dispatcher_supervises_each_call_once_on_its_own_thread_and_refuses_
     assert dispatcher.submit(call_id="a")  # already held: not joined twice
     assert dispatcher.submit(call_id="b")
     assert not dispatcher.submit(call_id="c")
-    wait_until(lambda: len(handlers.started) == 2)
+    until(lambda: len(handlers.started) == 2)
     assert sorted(call for call, _ in handlers.started) == ["a", "b"]
     assert dispatcher.thread.daemon and dispatcher.thread is not threading.current_thread()
     assert dispatcher.held() == {"a", "b"}
@@ -74,7 +67,7 @@ def test_a_call_whose_supervision_ended_frees_its_place():
     dispatcher = Dispatcher(handler=brief, max_calls=1)
     assert dispatcher.submit(call_id="a")
     assert done.wait(5)
-    wait_until(lambda: dispatcher.held() == set())
+    until(lambda: dispatcher.held() == set())
     assert dispatcher.submit(call_id="b")
     dispatcher.shutdown(timeout=5)
 
@@ -85,7 +78,7 @@ def test_attach_submit_in_process_supervises_and_says_when_the_process_is_full(c
     before = unsupervised("supervisor_full")
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     assert attach_submit(call_id=first) is True
-    wait_until(lambda: [call for call, _ in handlers.started] == [first])
+    until(lambda: [call for call, _ in handlers.started] == [first])
     assert attach_submit(call_id=second) is False
     assert unsupervised("supervisor_full") == before + 1
     assert [record.getMessage() for record in caplog.records] == [
