@@ -6,71 +6,56 @@ LEFT, TOP, BOTTOM, RIGHT = 40, 8, 34, 24
 
 
 def _y_ticks(peak):
-    """0, half the peak (when it is a whole number of sessions) and the peak, from the bottom."""
-    values = sorted({0, peak // 2 if peak % 2 == 0 else None, peak} - {None})
-    return [{"y": round(TOP + HEIGHT - HEIGHT * value / peak, 1), "label": str(value)} for value in values]
+    """0, half the peak (for counts, when it is a whole number) and the peak, from the bottom."""
+    half = peak / 2
+    values = sorted({0, peak} | ({half} if not isinstance(peak, int) or peak % 2 == 0 else set()))
+    return [{"y": round(TOP + HEIGHT - HEIGHT * value / peak, 1), "label": f"{value:g}"} for value in values]
 
 
-def bar_chart(buckets, *, label_format, x_title):
-    """Bars for UsageBuckets (the sessions bar, and the failures part drawn over it) and the chart's axes:
-    the number of sessions up the left, time (`x_title`, e.g. "hour") along the bottom."""
-    peak = max((bucket.sessions for bucket in buckets), default=0) or 1
-    step = WIDTH / max(len(buckets), 1)
+def _chart(starts, values, *, label_format, y_title, x_title):
+    """One bar per period (`starts`, each with its value) and the chart's axes: `y_title` up the left, time
+    (`x_title`, e.g. "hour") along the bottom, the first, middle and last periods labelled under their bars."""
+    peak = max(values, default=0) or 1
+    step = WIDTH / max(len(values), 1)
     bars = []
-    for index, bucket in enumerate(buckets):
-        total_height = HEIGHT * bucket.sessions / peak
-        failure_height = HEIGHT * bucket.failures / peak
-        bars.append(
-            {
-                "x": round(LEFT + index * step + GAP / 2, 1),
-                "width": round(step - GAP, 1),
-                "y": round(TOP + HEIGHT - total_height, 1),
-                "height": round(total_height, 1),
-                "failure_y": round(TOP + HEIGHT - failure_height, 1),
-                "failure_height": round(failure_height, 1),
-                "label": bucket.start.strftime(label_format),
-                "sessions": bucket.sessions,
-                "failures": bucket.failures,
-            }
-        )
-    # The first, middle and last bucket's labels under their bars.
+    for index, (start, value) in enumerate(zip(starts, values, strict=True)):
+        height = HEIGHT * value / peak
+        bars.append({
+            "x": round(LEFT + index * step + GAP / 2, 1), "width": round(step - GAP, 1),
+            "y": round(TOP + HEIGHT - height, 1), "height": round(height, 1),
+            "label": start.strftime(label_format), "value": value,
+        })  # fmt: skip
     labelled = sorted({0, len(bars) // 2, len(bars) - 1}) if bars else []
-    x_ticks = [{"x": round(bars[i]["x"] + bars[i]["width"] / 2, 1), "label": bars[i]["label"]} for i in labelled]
     return {
         "width": LEFT + WIDTH + RIGHT,
         "height": TOP + HEIGHT + BOTTOM,
         "plot": {"left": LEFT, "right": LEFT + WIDTH, "top": TOP, "bottom": TOP + HEIGHT},
         "bars": bars,
         "y_ticks": _y_ticks(peak),
-        "x_ticks": x_ticks,
-        "y_title": "sessions",
+        "x_ticks": [{"x": round(bars[i]["x"] + bars[i]["width"] / 2, 1), "label": bars[i]["label"]} for i in labelled],
+        "y_title": y_title,
         "x_title": x_title,
         "peak": peak,
-        "sessions": sum(b.sessions for b in buckets),
-        "failures": sum(b.failures for b in buckets),
+        "total": sum(values),
     }
 
 
-def series_chart(points, *, label_format, unit):
-    """Bars for (start, value) points of one quantity in `unit`, with what labels its axes: the peak (y) and
-    the first, middle and last periods (x)."""
-    values = [float(value) for _, value in points]
-    peak = max(values, default=0) or 1
-    step = WIDTH / max(len(points), 1)
-    bars = []
-    for index, ((start, value), number) in enumerate(zip(points, values, strict=True)):
-        height = HEIGHT * number / peak
-        bars.append(
-            {
-                "x": round(index * step + GAP / 2, 1),
-                "width": round(step - GAP, 1),
-                "y": round(HEIGHT - height, 1),
-                "height": round(height, 1),
-                "label": start.strftime(label_format),
-                "value": value,
-            }
+def bar_chart(buckets, *, label_format, x_title):
+    """Sessions per UsageBucket, with the failures among them drawn over each bar."""
+    chart = _chart([b.start for b in buckets], [b.sessions for b in buckets], label_format=label_format,
+                   y_title="sessions", x_title=x_title)  # fmt: skip
+    for bar, bucket in zip(chart["bars"], buckets, strict=True):
+        failure_height = HEIGHT * bucket.failures / chart["peak"]
+        bar.update(
+            sessions=bucket.sessions,
+            failures=bucket.failures,
+            failure_y=round(TOP + HEIGHT - failure_height, 1),
+            failure_height=round(failure_height, 1),
         )
-    ticks = [bars[i] | {"center": round(bars[i]["x"] + bars[i]["width"] / 2, 1)} for i in
-             sorted({0, len(bars) // 2, len(bars) - 1})] if bars else []  # fmt: skip
-    return {"width": WIDTH, "height": HEIGHT, "bars": bars, "peak": peak, "total": sum(values), "unit": unit,
-            "ticks": ticks}  # fmt: skip
+    return chart | {"sessions": chart["total"], "failures": sum(b.failures for b in buckets)}
+
+
+def series_chart(points, *, label_format, unit, x_title):
+    """One quantity in `unit` per period: (start, value) points."""
+    return _chart([start for start, _ in points], [float(value) for _, value in points], label_format=label_format,
+                  y_title=unit, x_title=x_title) | {"unit": unit}  # fmt: skip

@@ -146,12 +146,23 @@ class CallAdmin(ReadOnlyModelAdmin):
             ]:
                 buckets = usage[key]
                 charts = [
-                    (title, series_chart([(b.start, getattr(b, field)) for b in buckets], label_format=label_format,
-                                         unit=unit))  # fmt: skip
-                    for title, field, unit in [("Calls", "calls", "calls"), ("Minutes", "minutes", "minutes"),
-                                               ("Tokens", "tokens", "tokens"), ("Cost", "cost", "USD")]  # fmt: skip
+                    (
+                        title,
+                        series_chart(
+                            [(b.start, getattr(b, field)) for b in buckets],
+                            label_format=label_format,
+                            unit=unit,
+                            x_title=axis,
+                        ),
+                    )  # fmt: skip
+                    for title, field, unit in [
+                        ("Calls", "calls", "calls"),
+                        ("Minutes", "minutes", "minutes"),
+                        ("Tokens", "tokens", "tokens"),
+                        ("Cost", "cost", "USD"),
+                    ]  # fmt: skip
                 ]
-                sections.append((period, axis, charts))
+                sections.append((period, charts))
         context = {
             **self.admin_site.each_context(request),
             "title": f"Call usage of {tenant}" if tenant else "Call usage",
