@@ -7,20 +7,29 @@ from . import errors
 from .tenancy import user_role
 
 
-class CanMintSessions(permissions.BasePermission):
-    """An API key of the tenant, a member or admin, or anyone where the tenant allows anonymous sessions."""
+class IsTenantMemberOrKey(permissions.BasePermission):
+    """An API key of the tenant, or one of its members or admins (what each then sees is the view's business)."""
+
+    def anonymous_allowed(self, request):
+        return False
 
     def has_permission(self, request, view):
-        tenant = request.tenant
         if isinstance(request.auth, ApiKeyView):
             return True  # tenancy already checked that the key is this tenant's
-        if user_role(request.user, tenant) is not None:
+        if user_role(request.user, request.tenant) is not None:
             return True
         if request.user.is_authenticated:
             raise errors.NotAMember()
-        if tenant.allow_anonymous_sessions:
+        if self.anonymous_allowed(request):
             return True
         raise exceptions.NotAuthenticated()
+
+
+class CanMintSessions(IsTenantMemberOrKey):
+    """An API key of the tenant, a member or admin, or anyone where the tenant allows anonymous sessions."""
+
+    def anonymous_allowed(self, request):
+        return request.tenant.allow_anonymous_sessions
 
 
 class CanManageSettings(permissions.BasePermission):

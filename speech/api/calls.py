@@ -3,7 +3,7 @@
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, generics, permissions, serializers
+from rest_framework import generics, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +14,7 @@ from settings_admin.selectors import ApiKeyView
 from .. import errors
 from ..calls.selectors import calls_usage, calls_visible
 from ..calls.services import call_report
-from ..permissions import CanMintSessions
+from ..permissions import CanMintSessions, IsTenantMemberOrKey
 from ..schema import error_responses
 from ..serializers import StrictSerializer, StringField
 from ..services import call_ref_max_age
@@ -69,19 +69,6 @@ class CallReportApi(APIView):
             max_age=call_ref_max_age(speech_settings),
         )
         return Response({"id": call_id, "status": "active"})
-
-
-class CanReadCalls(permissions.BasePermission):
-    """The tenant's API keys and members: each sees what calls_visible allows it."""
-
-    def has_permission(self, request, view):
-        if isinstance(request.auth, ApiKeyView):
-            return True
-        if user_role(request.user, request.tenant) is not None:
-            return True
-        if request.user.is_authenticated:
-            raise errors.NotAMember()
-        raise exceptions.NotAuthenticated()
 
 
 def visible_calls(request):
@@ -150,7 +137,7 @@ class CallDetailSerializer(CallSerializer):
 class CallsApi(generics.ListAPIView):
     """GET /api/v1/calls: the tenant's calls, newest first."""
 
-    permission_classes = [CanReadCalls]
+    permission_classes = [IsTenantMemberOrKey]
     pagination_class = CallPagination
     serializer_class = CallSerializer
 
@@ -170,7 +157,7 @@ class CallsApi(generics.ListAPIView):
 class CallApi(generics.RetrieveAPIView):
     """GET /api/v1/calls/{id}: one call, with its transcript."""
 
-    permission_classes = [CanReadCalls]
+    permission_classes = [IsTenantMemberOrKey]
     serializer_class = CallDetailSerializer
 
     def get_queryset(self):
@@ -202,7 +189,7 @@ class UsagePeriodSerializer(serializers.Serializer):
 class UsageApi(APIView):
     """GET /api/v1/usage: calls, minutes, tokens and cost by day (30 days) and by month (12 months)."""
 
-    permission_classes = [CanReadCalls]
+    permission_classes = [IsTenantMemberOrKey]
 
     class OutputSerializer(serializers.Serializer):
         days = UsagePeriodSerializer(many=True)
