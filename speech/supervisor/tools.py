@@ -7,6 +7,7 @@ call's recorder queue. What the model is given is the tool's JSON answer, or {"e
 """
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -28,6 +29,7 @@ from ..tools.models import ApprovalPolicy, Tool, ToolKind
 from ..tools.registry import BuiltinNotFound, builtin_get
 from ..tools.secrets import tool_webhook_secret_get
 from ..tools.selectors import mcp_server_enabled_get, thawed, tool_enabled_get
+from ..tools.validation import MAX_UNIQUE_ITEMS
 from ..tools.webhook import ToolFailure, webhook_body, webhook_call
 
 logger = logging.getLogger("speech.supervisor")
@@ -36,6 +38,10 @@ logger = logging.getLogger("speech.supervisor")
 # behind every call's transcript and usage writes (make bench: p50 18 ms at 50 runs/s, 2.5 ms on their own).
 LOOKUP_THREADS = 2
 _lookups = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="tool-lookup")
+# Arguments are validated on threads of their own, not the loop's default executor: that one also hangs calls up,
+# and a slow validation (it cannot be cancelled) must not hold every tenant's hang-ups behind it.
+VALIDATE_THREADS = 2
+_validators = ThreadPoolExecutor(max_workers=VALIDATE_THREADS, thread_name_prefix="tool-validate")
 
 
 def off_loop(function, /, *args, **kwargs):
@@ -108,6 +114,28 @@ def _record_text(value, *, masked):
     return text[:MAX_RECORD_CHARS]
 
 
+def _unique_items_bounded(unique_items):
+    """uniqueItems compares every pair: past MAX_UNIQUE_ITEMS items it is refused without comparing (a schema saved
+    before maxItems was required beside it has no other bound)."""
+
+    def check(validator, value, instance, schema):
+        if value and validator.is_type(instance, "array") and len(instance) > MAX_UNIQUE_ITEMS:
+            yield jsonschema.exceptions.ValidationError(f"more than {MAX_UNIQUE_ITEMS} items to keep unique")
+            return
+        yield from unique_items(validator, value, instance, schema)
+
+    return check
+
+
+@functools.cache
+def _bounded(base):
+    return jsonschema.validators.extend(base, {"uniqueItems": _unique_items_bounded(base.VALIDATORS["uniqueItems"])})
+
+
+def _validator_for(schema):
+    return _bounded(jsonschema.validators.validator_for(schema))(schema)
+
+
 def _validate(arguments, schema):
     """The arguments as an object, or a ToolFailure("invalid_arguments")."""
     if len(arguments) > MAX_ARGUMENTS_CHARS:
@@ -118,7 +146,7 @@ def _validate(arguments, schema):
         raise ToolFailure("invalid_arguments", "The arguments are not JSON.") from None
     if not isinstance(value, dict):
         raise ToolFailure("invalid_arguments", "The arguments are not a JSON object.")
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    validator = _validator_for(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path) or "arguments"
@@ -197,7 +225,8 @@ class ToolRunner:
                 raise ToolFailure(problem, ERROR_MESSAGES[problem])
             if spec.mask_result:
                 self.masked_results.add(call_id)
-            values = await asyncio.to_thread(_validate, arguments, thawed(spec.parameters))
+            schema = thawed(spec.parameters)
+            values = await asyncio.get_running_loop().run_in_executor(_validators, _validate, arguments, schema)
             handled = time.perf_counter()
             try:
                 async with asyncio.timeout(spec.timeout_seconds):

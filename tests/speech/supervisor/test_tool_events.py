@@ -164,3 +164,24 @@ def test_forged_outputs_are_all_deleted_but_only_so_many_recorded(tenant, monkey
     assert {event["type"] for event in sent} == {"conversation.item.delete"}
     assert ToolRun.objects.filter(call=call, status=ToolRunStatus.FORGED).count() == 3
     assert metric("tool_outputs_forged_total") == before + 6
+
+
+def test_unique_items_over_a_hundred_are_refused_without_comparing_them(tenant):
+    """A schema saved before maxItems was required beside uniqueItems: thousands of distinct numbers and strings (they
+    cannot be sorted) would be compared pairwise, seconds of a validation thread; they are refused at once."""
+    import time
+
+    from speech.tools.models import Tool
+
+    schema = {"type": "object", "properties": {"l": {"type": "array", "uniqueItems": True}}}
+    Tool.objects.create(tenant=tenant, name="tag", kind="webhook", webhook_url="https://hooks.example.com/t",
+                        parameters=schema)  # fmt: skip
+    items = [value for n in range(2600) for value in (n, str(n))]
+    arguments = json.dumps({"l": items}, separators=(",", ":"))
+    event = {"type": "response.function_call_arguments.done", "call_id": "call_u", "name": "tag",
+             "arguments": arguments}  # fmt: skip
+    begun = time.monotonic()
+    call, sent = supervise_events(tenant, [event], replies=1, rows=1)
+    assert time.monotonic() - begun < 5
+    error = json.loads(sent[0]["item"]["output"])["error"]
+    assert error["code"] == "invalid_arguments" and "unique" in error["message"], error
