@@ -71,6 +71,7 @@ MASK = "***"
 MAX_ARGUMENTS_CHARS = 32 * 1024  # the model's arguments: more is refused before parsing
 MAX_RECORD_CHARS = 20_000  # what a ToolRun keeps of arguments and results
 MAX_FORGED_RECORDS = 50  # forged outputs recorded per call; more are still counted, logged and deleted
+MAX_RUNS_IN_FLIGHT = 4  # a call's runs going at once: one more is answered too_many_tool_calls at once
 MAX_NAME_CHARS = 64  # a tool's name (speech.tools.models.TOOL_NAME): a longer one is no tool's, never cut to one
 ERROR_MESSAGES = {
     "unknown_tool": "There is no such tool.",
@@ -78,6 +79,7 @@ ERROR_MESSAGES = {
     "builtin_unavailable": "This built-in tool is not installed.",
     "tool_failed": "The tool failed.",
     "tool_output_too_large": "The tool's answer is too large.",
+    "too_many_tool_calls": f"At most {MAX_RUNS_IN_FLIGHT} tools run at once in a call; try again when one answered.",
 }
 
 
@@ -166,6 +168,7 @@ class ToolRunner:
         self.seen_outputs = set()
         self.approvals = set()
         self.tasks = set()
+        self.running = 0  # runs in flight (refusals not counted)
         self.response_wanted = False
 
     # --- from the sideband's reader (never waits) ----------------------------------------------------
@@ -177,7 +180,12 @@ class ToolRunner:
             return
         self.seen_calls.add(call_id)
         self.names[call_id] = name[:MAX_NAME_CHARS]
-        self._start(self._run(call_id=call_id[:128], name=name, arguments=arguments, begun=time.perf_counter()))
+        # A caller steering the model into many calls must not start as many webhooks and threads.
+        refused = self.running >= MAX_RUNS_IN_FLIGHT
+        if not refused:
+            self.running += 1
+        self._start(self._run(call_id=call_id[:128], name=name, arguments=arguments, begun=time.perf_counter(),
+                              refused=refused))  # fmt: skip
 
     def item_seen(self, item):
         """A conversation item (added or done): outputs the supervisor did not send, and MCP approval requests."""
@@ -210,7 +218,14 @@ class ToolRunner:
 
     # --- runs --------------------------------------------------------------------------------------
 
-    async def _run(self, *, call_id, name, arguments, begun):
+    async def _run(self, *, call_id, name, arguments, begun, refused=False):
+        try:
+            await self._run_once(call_id=call_id, name=name, arguments=arguments, begun=begun, refused=refused)
+        finally:
+            if not refused:
+                self.running -= 1
+
+    async def _run_once(self, *, call_id, name, arguments, begun, refused):
         sup = self.supervisor
         started_at = timezone.now()
         spec = None
@@ -218,6 +233,8 @@ class ToolRunner:
         context = ToolContext(call_id=sup.target.call_id, tenant_id=sup.target.tenant_id,
                               time_zone=sup.target.policy.time_zone)  # fmt: skip
         try:
+            if refused:
+                raise ToolFailure("too_many_tool_calls", ERROR_MESSAGES["too_many_tool_calls"])
             if len(name) > MAX_NAME_CHARS:
                 raise ToolFailure("unknown_tool", ERROR_MESSAGES["unknown_tool"])
             spec, problem = await lookup(tool_spec_load)(tenant_id=sup.target.tenant_id, name=name)

@@ -185,3 +185,30 @@ def test_unique_items_over_a_hundred_are_refused_without_comparing_them(tenant):
     assert time.monotonic() - begun < 5
     error = json.loads(sent[0]["item"]["output"])["error"]
     assert error["code"] == "invalid_arguments" and "unique" in error["message"], error
+
+
+def test_a_call_runs_at_most_four_tools_at_once_and_answers_one_more_at_once(tenant, settings):
+    from speech.supervisor.tools import MAX_RUNS_IN_FLIGHT
+    from speech.tools.models import Tool
+
+    pause = {"type": "object", "properties": {"seconds": {"type": "number"}}}
+    settings.SPEECH_TOOLS = {"slow_pause": {"handler": "tests.speech.supervisor.tool_handlers.pause",
+                                            "parameters": pause}}  # fmt: skip
+    Tool.objects.create(tenant=tenant, name="slow_pause", kind="builtin", builtin="slow_pause", parameters=pause,
+                        timeout_seconds=10)  # fmt: skip
+    before = metric("tool_runs_total", kind="unknown", outcome="too_many_tool_calls")
+    events = [
+        {"type": "response.function_call_arguments.done", "call_id": f"call_{n}", "name": "slow_pause",
+         "arguments": '{"seconds": 1}'}
+        for n in range(MAX_RUNS_IN_FLIGHT + 1)
+    ]  # fmt: skip
+    call, sent = supervise_events(tenant, events, replies=1, rows=MAX_RUNS_IN_FLIGHT + 1)
+    first = sent[0]["item"]  # the one over the bound is answered before any run ends
+    assert first["call_id"] == f"call_{MAX_RUNS_IN_FLIGHT}"
+    assert json.loads(first["output"])["error"]["code"] == "too_many_tool_calls"
+    records = {r.provider_call_id: r for r in ToolRun.objects.filter(call=call)}
+    refused = records.pop(f"call_{MAX_RUNS_IN_FLIGHT}")
+    assert (refused.status, refused.error_code, refused.name) == (ToolRunStatus.FAILED, "too_many_tool_calls",
+                                                                  "slow_pause")  # fmt: skip
+    assert {(r.status, r.result) for r in records.values()} == {(ToolRunStatus.SUCCEEDED, '{"paused":1}')}
+    assert metric("tool_runs_total", kind="unknown", outcome="too_many_tool_calls") == before + 1
