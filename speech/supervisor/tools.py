@@ -93,12 +93,15 @@ def tool_spec_load(*, tenant_id, name):
     return None, "tool_disabled" if Tool.objects.filter(tenant_id=tenant_id, name=name).exists() else "unknown_tool"
 
 
-def mcp_approval_decide(*, tenant_id, server_label, name):
+def mcp_approval_decide(*, tenant_id, server_label, name, server_url=None):
     """Whether the tenant's rule approves the MCP tool `name` of `server_label`: the server must be the tenant's
     and enabled, the tool among its allowed tools (when it lists any), and with require_approval "always" among
-    its approved tools."""
+    its approved tools. `server_url`: the URL the session last echoed for that label, when it echoed one; a
+    browser's session.update can re-point the tenant's label at a server of its own, never approved."""
     server = mcp_server_enabled_get(tenant_id=tenant_id, server_label=server_label)
     if server is None:
+        return False
+    if server_url is not None and server_url != server.server_url:
         return False
     if server.allowed_tools and name not in server.allowed_tools:
         return False
@@ -168,6 +171,7 @@ class ToolRunner:
         self.seen_outputs = set()
         self.approvals = set()
         self.tasks = set()
+        self.mcp_urls = {}  # server_label -> its server_url ("" when none) in the session the provider last echoed
         self.running = 0  # runs in flight (refusals not counted)
         self.response_wanted = False
 
@@ -199,6 +203,18 @@ class ToolRunner:
         elif kind == "mcp_approval_request" and item_id not in self.approvals:
             self.approvals.add(item_id)
             self._start(self._approve(item_id=item_id, item=item))
+
+    def session_seen(self, session):
+        """A session the provider echoed (session.created / session.updated): the MCP servers its tools name."""
+        tools = session.get("tools")
+        if not isinstance(tools, list):
+            return
+        urls = {}
+        for tool in tools[:256]:
+            if isinstance(tool, dict) and tool.get("type") == "mcp" and isinstance(tool.get("server_label"), str):
+                url = tool.get("server_url")
+                urls[tool["server_label"][:64]] = url if isinstance(url, str) else ""
+        self.mcp_urls = urls
 
     def response_ended(self):
         """No response is in progress any more: a response.create held back for one is sent now."""
@@ -349,8 +365,9 @@ class ToolRunner:
         begun, started_at = time.perf_counter(), timezone.now()
         label = item.get("server_label") if isinstance(item.get("server_label"), str) else ""
         name = item.get("name") if isinstance(item.get("name"), str) else ""
-        approve = await lookup(mcp_approval_decide)(tenant_id=sup.target.tenant_id, server_label=label[:64],
-                                                      name=name[:128])  # fmt: skip
+        label = label[:64]
+        approve = await lookup(mcp_approval_decide)(tenant_id=sup.target.tenant_id, server_label=label,
+                                                      name=name[:128], server_url=self.mcp_urls.get(label))  # fmt: skip
         answer = {"type": "mcp_approval_response", "approval_request_id": item_id, "approve": approve}
         if await sup.send_if_open({"type": "conversation.item.create", "item": answer}) and sup.limit is None:
             self.response_wanted = True

@@ -38,7 +38,7 @@ def tenant(transactional_db):
     return Tenant.objects.create(slug="mcp" + secrets.token_hex(4), name="MCP")
 
 
-def approval(tenant, request):
+def approval(tenant, request, before=()):
     """What the supervisor answers the approval request item `request` with, and the run it records."""
     call = Call.objects.create(tenant=tenant, provider="local", model="local-echo", voice="verse",
                                webrtc_mode="direct", minted_at=datetime.now(UTC))  # fmt: skip
@@ -56,6 +56,8 @@ def approval(tenant, request):
             sup.recorder.start()
             async with connect(f"ws://127.0.0.1:{port}") as ws:
                 sup.ws = ws
+                for event in before:
+                    sup.handle(json.dumps(event))
                 sup.handle(json.dumps({"type": "conversation.item.added", "item": request}))
                 sup.handle(json.dumps({"type": "conversation.item.done", "item": request}))  # answered once
                 answer, then = await peer.next(), await peer.next()
@@ -93,6 +95,31 @@ def test_an_mcp_approval_request_is_answered_per_the_server_rule(tenant, fields,
     assert (record.name, record.kind, record.provider_call_id) == ("docs.search", "mcp", "mcpr_1")
     assert record.status == (ToolRunStatus.SUCCEEDED if approved else ToolRunStatus.FAILED)
     assert metric("tool_runs_total", kind="mcp_approval", outcome=outcome) == before + 1
+
+
+def session_echo(*tools):
+    return {"type": "session.updated", "session": {"type": "realtime", "id": "sess_1", "tools": list(tools)}}
+
+
+@pytest.mark.parametrize(
+    ("echoed", "approved"),
+    [
+        ("https://mcp.example.com/sse", True),  # the tenant's own server, as minted
+        ("https://mcp.attacker.example/sse", False),  # a browser's session.update re-pointed the label
+        (None, False),  # the label names something other than a server URL (a connector)
+    ],
+)
+def test_an_approval_for_a_label_the_session_points_elsewhere_is_denied(tenant, echoed, approved):
+    McpServer.objects.create(tenant=tenant, server_label="docs", server_url="https://mcp.example.com/sse",
+                             require_approval="always", approved_tools=["search"])  # fmt: skip
+    entry = {"type": "mcp", "server_label": "docs", "require_approval": "always"}
+    if echoed is not None:
+        entry["server_url"] = echoed
+    else:
+        entry["connector_id"] = "connector_gmail"
+    item, record = approval(tenant, REQUEST, before=[session_echo({"type": "function", "name": "x"}, entry)])
+    assert item["approve"] is approved
+    assert record.error_code == ("" if approved else "mcp_denied")
 
 
 def test_an_approval_request_for_another_tenant_s_server_is_denied(tenant):
