@@ -29,7 +29,7 @@ from ..tools.models import ApprovalPolicy, Tool, ToolKind
 from ..tools.registry import BuiltinNotFound, builtin_get
 from ..tools.secrets import tool_webhook_secret_get
 from ..tools.selectors import mcp_server_enabled_get, thawed, tool_enabled_get
-from ..tools.validation import MAX_UNIQUE_ITEMS
+from ..tools.validation import MAX_UNIQUE_ITEMS, schema_costly_problem
 from ..tools.webhook import ToolFailure, webhook_body, webhook_call
 
 logger = logging.getLogger("speech.supervisor")
@@ -79,6 +79,7 @@ ERROR_MESSAGES = {
     "builtin_unavailable": "This built-in tool is not installed.",
     "tool_failed": "The tool failed.",
     "tool_output_too_large": "The tool's answer is too large.",
+    "tool_schema_invalid": "The tool's parameters use a keyword no longer allowed; its owner must change them.",
     "too_many_tool_calls": f"At most {MAX_RUNS_IN_FLIGHT} tools run at once in a call; try again when one answered.",
 }
 
@@ -151,6 +152,8 @@ def _validate(arguments, schema):
         raise ToolFailure("invalid_arguments", "The arguments are not JSON.") from None
     if not isinstance(value, dict):
         raise ToolFailure("invalid_arguments", "The arguments are not a JSON object.")
+    if schema_costly_problem(schema, unique_items=False):  # saved before the rule: never run (uniqueItems: bounded)
+        raise ToolFailure("tool_schema_invalid", ERROR_MESSAGES["tool_schema_invalid"])
     validator = _validator_for(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is not None:

@@ -70,10 +70,11 @@ def _holds_nul(value):
     return False
 
 
-def _costly_keyword(value):
+def schema_costly_problem(value, *, unique_items=True):
     """A problem when the schema asks for work a hostile argument can make unbounded, else None. The model's
     arguments (which the caller can steer) are validated against it: a regular expression ("pattern",
-    "patternProperties", "format": "regex") can backtrack for minutes, and uniqueItems is quadratic."""
+    "patternProperties", "format": "regex") can backtrack for minutes, and uniqueItems is quadratic (unless
+    `unique_items` is false: the supervisor bounds it itself)."""
     stack = [(value, False)]
     while stack:
         item, names = stack.pop()
@@ -90,7 +91,7 @@ def _costly_keyword(value):
                 return f'"{key}" is not allowed: a regular expression can take minutes on a hostile argument.'
         if item.get("format") == "regex":
             return '"format": "regex" is not allowed: a regular expression can take minutes on a hostile argument.'
-        if item.get("uniqueItems") is True:
+        if unique_items and item.get("uniqueItems") is True:
             limit = item.get("maxItems")
             if type(limit) is not int or limit > MAX_UNIQUE_ITEMS:
                 return f'"uniqueItems" needs "maxItems" of at most {MAX_UNIQUE_ITEMS} beside it.'
@@ -113,7 +114,7 @@ def parameters_validate(parameters):
         raise errors.ToolSchemaInvalid('The parameters schema must have "type": "object".')
     if _remote_refs(parameters):
         raise errors.ToolSchemaInvalid('A "$ref" may point only inside the schema ("#/...").')
-    if problem := _costly_keyword(parameters):
+    if problem := schema_costly_problem(parameters):
         raise errors.ToolSchemaInvalid(problem)
     try:
         Draft202012Validator.check_schema(parameters)

@@ -239,3 +239,17 @@ def test_a_call_runs_at_most_four_tools_at_once_and_answers_one_more_at_once(ten
                                                                   "slow_pause")  # fmt: skip
     assert {(r.status, r.result) for r in records.values()} == {(ToolRunStatus.SUCCEEDED, '{"paused":1}')}
     assert metric("tool_runs_total", kind="unknown", outcome="too_many_tool_calls") == before + 1
+
+
+def test_a_tool_whose_schema_was_saved_with_a_regular_expression_is_never_validated(tenant):
+    """^(a|a)+$ against 28 a's and a "!" backtracks for half a minute on a validation thread."""
+    from speech.tools.models import Tool
+
+    schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a|a)+$"}}}
+    Tool.objects.create(tenant=tenant, name="redos", kind="webhook", webhook_url="https://hooks.example.com/t",
+                        parameters=schema)  # fmt: skip
+    event = {"type": "response.function_call_arguments.done", "call_id": "call_r", "name": "redos",
+             "arguments": json.dumps({"s": "a" * 28 + "!"})}  # fmt: skip
+    call, sent = supervise_events(tenant, [event], replies=1, rows=1)
+    assert json.loads(sent[0]["item"]["output"])["error"]["code"] == "tool_schema_invalid"
+    assert ToolRun.objects.get(call=call).error_code == "tool_schema_invalid"
