@@ -98,6 +98,9 @@ tool_gateway_seconds = Histogram(
     "tool_gateway_seconds", "What the gateway adds to a tool run (its handler's own time left out).",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )  # fmt: skip
+transcript_lines_dropped_total = Counter(
+    "transcript_lines_dropped_total", "Transcript lines not recorded: the call had recorded its maximum."
+)
 tool_outputs_forged_total = Counter(
     "tool_outputs_forged_total", "function_call_output items the supervisor did not send (the browser's)."
 )

@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
 from ..calls.services import call_transcript_append, call_usage_record, tool_run_record
-from ..ops.metrics import call_tokens_total
+from ..ops.metrics import call_tokens_total, transcript_lines_dropped_total
 
 logger = logging.getLogger("speech.supervisor")
 
@@ -19,6 +19,9 @@ WRITE_ATTEMPTS = 3  # a database blip (a pool reconnecting) costs a retry, not t
 RETRY_SECONDS = 0.5
 FLUSH_SECONDS = 30.0  # how long the call's end waits for its last records
 MAX_LINE_CHARS = 20_000  # provider output: a line longer than this is cut, not stored whole
+# Lines recorded per call: a browser typing thousands of messages must not queue thousands of rows on the one
+# database thread every call shares. Usage and tool runs are never dropped.
+MAX_LINES_PER_CALL = 2000
 TOKEN_LABELS = {
     "input_text_tokens": ("input", "text"),
     "input_audio_tokens": ("input", "audio"),
@@ -44,12 +47,26 @@ class Recorder:
         self.model = model
         self.queue = asyncio.Queue()
         self.task = None
+        self.line_keys = set()  # lines queued (a line seen again after a re-join is written once, and counts once)
+        self.lines_dropped = 0
 
     def start(self):
         self.task = asyncio.ensure_future(self._write())
 
     def line(self, *, key, speaker, text, said_at):
+        if key not in self.line_keys:
+            if len(self.line_keys) >= MAX_LINES_PER_CALL:
+                self._drop()
+                return
+            self.line_keys.add(key)
         self.queue.put_nowait(("line", key, speaker, text[:MAX_LINE_CHARS], said_at, None))
+
+    def _drop(self):
+        transcript_lines_dropped_total.inc()
+        self.lines_dropped += 1
+        if self.lines_dropped == 1:
+            logger.warning("call %s: %d transcript lines recorded; later lines are dropped", self.call_id,
+                           MAX_LINES_PER_CALL)  # fmt: skip
 
     def usage(self, *, response_id, usage, done_at, then=None):
         """Count one response's usage; `then(counted)` (a coroutine function) runs once it is written."""

@@ -439,6 +439,8 @@ class CallSupervisor:
         if isinstance(audio_input, dict) and "turn_detection" in audio_input:
             turn_detection = audio_input["turn_detection"]
             self.turn_detection = turn_detection if isinstance(turn_detection, dict) else None
+        if isinstance(session, dict):
+            self.tools.session_seen(session)
         session_id = session.get("id") if isinstance(session, dict) else None
         expected = self.target.provider_session_id
         if expected and isinstance(session_id, str) and session_id and session_id != expected:

@@ -7,6 +7,7 @@ call's recorder queue. What the model is given is the tool's JSON answer, or {"e
 """
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -28,6 +29,7 @@ from ..tools.models import ApprovalPolicy, Tool, ToolKind
 from ..tools.registry import BuiltinNotFound, builtin_get
 from ..tools.secrets import tool_webhook_secret_get
 from ..tools.selectors import mcp_server_enabled_get, thawed, tool_enabled_get
+from ..tools.validation import MAX_UNIQUE_ITEMS, schema_costly_problem
 from ..tools.webhook import ToolFailure, webhook_body, webhook_call
 
 logger = logging.getLogger("speech.supervisor")
@@ -36,6 +38,10 @@ logger = logging.getLogger("speech.supervisor")
 # behind every call's transcript and usage writes (make bench: p50 18 ms at 50 runs/s, 2.5 ms on their own).
 LOOKUP_THREADS = 2
 _lookups = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="tool-lookup")
+# Arguments are validated on threads of their own, not the loop's default executor: that one also hangs calls up,
+# and a slow validation (it cannot be cancelled) must not hold every tenant's hang-ups behind it.
+VALIDATE_THREADS = 2
+_validators = ThreadPoolExecutor(max_workers=VALIDATE_THREADS, thread_name_prefix="tool-validate")
 
 
 def off_loop(function, /, *args, **kwargs):
@@ -65,6 +71,7 @@ MASK = "***"
 MAX_ARGUMENTS_CHARS = 32 * 1024  # the model's arguments: more is refused before parsing
 MAX_RECORD_CHARS = 20_000  # what a ToolRun keeps of arguments and results
 MAX_FORGED_RECORDS = 50  # forged outputs recorded per call; more are still counted, logged and deleted
+MAX_RUNS_IN_FLIGHT = 4  # a call's runs going at once: one more is answered too_many_tool_calls at once
 MAX_NAME_CHARS = 64  # a tool's name (speech.tools.models.TOOL_NAME): a longer one is no tool's, never cut to one
 ERROR_MESSAGES = {
     "unknown_tool": "There is no such tool.",
@@ -72,6 +79,8 @@ ERROR_MESSAGES = {
     "builtin_unavailable": "This built-in tool is not installed.",
     "tool_failed": "The tool failed.",
     "tool_output_too_large": "The tool's answer is too large.",
+    "tool_schema_invalid": "The tool's parameters use a keyword no longer allowed; its owner must change them.",
+    "too_many_tool_calls": f"At most {MAX_RUNS_IN_FLIGHT} tools run at once in a call; try again when one answered.",
 }
 
 
@@ -85,12 +94,15 @@ def tool_spec_load(*, tenant_id, name):
     return None, "tool_disabled" if Tool.objects.filter(tenant_id=tenant_id, name=name).exists() else "unknown_tool"
 
 
-def mcp_approval_decide(*, tenant_id, server_label, name):
+def mcp_approval_decide(*, tenant_id, server_label, name, server_url=None):
     """Whether the tenant's rule approves the MCP tool `name` of `server_label`: the server must be the tenant's
     and enabled, the tool among its allowed tools (when it lists any), and with require_approval "always" among
-    its approved tools."""
+    its approved tools. `server_url`: the URL the session last echoed for that label, when it echoed one; a
+    browser's session.update can re-point the tenant's label at a server of its own, never approved."""
     server = mcp_server_enabled_get(tenant_id=tenant_id, server_label=server_label)
     if server is None:
+        return False
+    if server_url is not None and server_url != server.server_url:
         return False
     if server.allowed_tools and name not in server.allowed_tools:
         return False
@@ -108,6 +120,28 @@ def _record_text(value, *, masked):
     return text[:MAX_RECORD_CHARS]
 
 
+def _unique_items_bounded(unique_items):
+    """uniqueItems compares every pair: past MAX_UNIQUE_ITEMS items it is refused without comparing (a schema saved
+    before maxItems was required beside it has no other bound)."""
+
+    def check(validator, value, instance, schema):
+        if value and validator.is_type(instance, "array") and len(instance) > MAX_UNIQUE_ITEMS:
+            yield jsonschema.exceptions.ValidationError(f"more than {MAX_UNIQUE_ITEMS} items to keep unique")
+            return
+        yield from unique_items(validator, value, instance, schema)
+
+    return check
+
+
+@functools.cache
+def _bounded(base):
+    return jsonschema.validators.extend(base, {"uniqueItems": _unique_items_bounded(base.VALIDATORS["uniqueItems"])})
+
+
+def _validator_for(schema):
+    return _bounded(jsonschema.validators.validator_for(schema))(schema)
+
+
 def _validate(arguments, schema):
     """The arguments as an object, or a ToolFailure("invalid_arguments")."""
     if len(arguments) > MAX_ARGUMENTS_CHARS:
@@ -118,7 +152,9 @@ def _validate(arguments, schema):
         raise ToolFailure("invalid_arguments", "The arguments are not JSON.") from None
     if not isinstance(value, dict):
         raise ToolFailure("invalid_arguments", "The arguments are not a JSON object.")
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    if schema_costly_problem(schema, unique_items=False):  # saved before the rule: never run (uniqueItems: bounded)
+        raise ToolFailure("tool_schema_invalid", ERROR_MESSAGES["tool_schema_invalid"])
+    validator = _validator_for(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path) or "arguments"
@@ -138,6 +174,8 @@ class ToolRunner:
         self.seen_outputs = set()
         self.approvals = set()
         self.tasks = set()
+        self.mcp_urls = {}  # server_label -> its server_url ("" when none) in the session the provider last echoed
+        self.running = 0  # runs in flight (refusals not counted)
         self.response_wanted = False
 
     # --- from the sideband's reader (never waits) ----------------------------------------------------
@@ -149,7 +187,12 @@ class ToolRunner:
             return
         self.seen_calls.add(call_id)
         self.names[call_id] = name[:MAX_NAME_CHARS]
-        self._start(self._run(call_id=call_id[:128], name=name, arguments=arguments, begun=time.perf_counter()))
+        # A caller steering the model into many calls must not start as many webhooks and threads.
+        refused = self.running >= MAX_RUNS_IN_FLIGHT
+        if not refused:
+            self.running += 1
+        self._start(self._run(call_id=call_id[:128], name=name, arguments=arguments, begun=time.perf_counter(),
+                              refused=refused))  # fmt: skip
 
     def item_seen(self, item):
         """A conversation item (added or done): outputs the supervisor did not send, and MCP approval requests."""
@@ -163,6 +206,18 @@ class ToolRunner:
         elif kind == "mcp_approval_request" and item_id not in self.approvals:
             self.approvals.add(item_id)
             self._start(self._approve(item_id=item_id, item=item))
+
+    def session_seen(self, session):
+        """A session the provider echoed (session.created / session.updated): the MCP servers its tools name."""
+        tools = session.get("tools")
+        if not isinstance(tools, list):
+            return
+        urls = {}
+        for tool in tools[:256]:
+            if isinstance(tool, dict) and tool.get("type") == "mcp" and isinstance(tool.get("server_label"), str):
+                url = tool.get("server_url")
+                urls[tool["server_label"][:64]] = url if isinstance(url, str) else ""
+        self.mcp_urls = urls
 
     def response_ended(self):
         """No response is in progress any more: a response.create held back for one is sent now."""
@@ -182,7 +237,14 @@ class ToolRunner:
 
     # --- runs --------------------------------------------------------------------------------------
 
-    async def _run(self, *, call_id, name, arguments, begun):
+    async def _run(self, *, call_id, name, arguments, begun, refused=False):
+        try:
+            await self._run_once(call_id=call_id, name=name, arguments=arguments, begun=begun, refused=refused)
+        finally:
+            if not refused:
+                self.running -= 1
+
+    async def _run_once(self, *, call_id, name, arguments, begun, refused):
         sup = self.supervisor
         started_at = timezone.now()
         spec = None
@@ -190,6 +252,8 @@ class ToolRunner:
         context = ToolContext(call_id=sup.target.call_id, tenant_id=sup.target.tenant_id,
                               time_zone=sup.target.policy.time_zone)  # fmt: skip
         try:
+            if refused:
+                raise ToolFailure("too_many_tool_calls", ERROR_MESSAGES["too_many_tool_calls"])
             if len(name) > MAX_NAME_CHARS:
                 raise ToolFailure("unknown_tool", ERROR_MESSAGES["unknown_tool"])
             spec, problem = await lookup(tool_spec_load)(tenant_id=sup.target.tenant_id, name=name)
@@ -197,7 +261,8 @@ class ToolRunner:
                 raise ToolFailure(problem, ERROR_MESSAGES[problem])
             if spec.mask_result:
                 self.masked_results.add(call_id)
-            values = await asyncio.to_thread(_validate, arguments, thawed(spec.parameters))
+            schema = thawed(spec.parameters)
+            values = await asyncio.get_running_loop().run_in_executor(_validators, _validate, arguments, schema)
             handled = time.perf_counter()
             try:
                 async with asyncio.timeout(spec.timeout_seconds):
@@ -303,8 +368,9 @@ class ToolRunner:
         begun, started_at = time.perf_counter(), timezone.now()
         label = item.get("server_label") if isinstance(item.get("server_label"), str) else ""
         name = item.get("name") if isinstance(item.get("name"), str) else ""
-        approve = await lookup(mcp_approval_decide)(tenant_id=sup.target.tenant_id, server_label=label[:64],
-                                                      name=name[:128])  # fmt: skip
+        label = label[:64]
+        approve = await lookup(mcp_approval_decide)(tenant_id=sup.target.tenant_id, server_label=label,
+                                                      name=name[:128], server_url=self.mcp_urls.get(label))  # fmt: skip
         answer = {"type": "mcp_approval_response", "approval_request_id": item_id, "approve": approve}
         if await sup.send_if_open({"type": "conversation.item.create", "item": answer}) and sup.limit is None:
             self.response_wanted = True

@@ -22,6 +22,9 @@ MAX_MCP_SERVERS_PER_TENANT = 16
 MAX_MCP_TOOL_NAMES = 128
 MCP_TOOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 MAX_AUTHORIZATION_CHARS = 4096
+MAX_UNIQUE_ITEMS = 100  # uniqueItems compares every pair of items: an array it checks must be this short
+# Keywords whose object maps names (not keywords) to schemas: a property may be named "pattern".
+NAMED_SCHEMAS = ("properties", "$defs", "definitions", "dependentSchemas", "patternProperties")
 # A header value: printable ASCII, no CR/LF that could start another header.
 AUTHORIZATION = re.compile(r"^[\x20-\x7e]+$")
 
@@ -67,6 +70,35 @@ def _holds_nul(value):
     return False
 
 
+def schema_costly_problem(value, *, unique_items=True):
+    """A problem when the schema asks for work a hostile argument can make unbounded, else None. The model's
+    arguments (which the caller can steer) are validated against it: a regular expression ("pattern",
+    "patternProperties", "format": "regex") can backtrack for minutes, and uniqueItems is quadratic (unless
+    `unique_items` is false: the supervisor bounds it itself)."""
+    stack = [(value, False)]
+    while stack:
+        item, names = stack.pop()
+        if isinstance(item, list):
+            stack.extend((child, False) for child in item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        if names:
+            stack.extend((child, False) for child in item.values())
+            continue
+        for key in ("pattern", "patternProperties"):
+            if key in item:
+                return f'"{key}" is not allowed: a regular expression can take minutes on a hostile argument.'
+        if item.get("format") == "regex":
+            return '"format": "regex" is not allowed: a regular expression can take minutes on a hostile argument.'
+        if unique_items and item.get("uniqueItems") is True:
+            limit = item.get("maxItems")
+            if type(limit) is not int or limit > MAX_UNIQUE_ITEMS:
+                return f'"uniqueItems" needs "maxItems" of at most {MAX_UNIQUE_ITEMS} beside it.'
+        stack.extend((child, key in NAMED_SCHEMAS) for key, child in item.items())
+    return None
+
+
 def parameters_validate(parameters):
     """Raise unless `parameters` is a JSON Schema (draft 2020-12) of "type": "object", small and local."""
     if not isinstance(parameters, dict):
@@ -82,6 +114,8 @@ def parameters_validate(parameters):
         raise errors.ToolSchemaInvalid('The parameters schema must have "type": "object".')
     if _remote_refs(parameters):
         raise errors.ToolSchemaInvalid('A "$ref" may point only inside the schema ("#/...").')
+    if problem := schema_costly_problem(parameters):
+        raise errors.ToolSchemaInvalid(problem)
     try:
         Draft202012Validator.check_schema(parameters)
     except SchemaError as exc:

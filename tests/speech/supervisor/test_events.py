@@ -121,6 +121,30 @@ def test_without_a_minted_session_id_nothing_is_compared():
     assert not sup.refused
 
 
+def test_a_call_records_so_many_lines_then_drops_and_counts_the_rest_but_never_usage(monkeypatch, caplog):
+    from prometheus_client import REGISTRY
+
+    from speech.supervisor import recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "MAX_LINES_PER_CALL", 3)
+    before = REGISTRY.get_sample_value("transcript_lines_dropped_total") or 0.0
+    sup = supervisor()
+
+    def typed(n):
+        return json.dumps({"type": "conversation.item.done", "item": {"id": f"item_{n}", "type": "message",
+                           "role": "user", "content": [{"type": "input_text", "text": f"flood {n}"}]}})  # fmt: skip
+
+    for n in range(6):
+        sup.handle(typed(n))
+    sup.handle(typed(1))  # one already recorded, seen again after a re-join: still written (once, by its key)
+    sup.handle(json.dumps({"type": "response.done", "response": {"id": "resp_1", "usage": {}}}))
+    jobs = queued(sup)
+    assert [job[1] for job in jobs if job[0] == "line"] == ["item_0:0", "item_1:0", "item_2:0", "item_1:0"]
+    assert [job[1] for job in jobs if job[0] == "usage"] == ["resp_1"]
+    assert (REGISTRY.get_sample_value("transcript_lines_dropped_total") or 0.0) == before + 3
+    assert caplog.text.count("later lines are dropped") == 1
+
+
 def test_a_long_line_is_cut():
     sup = supervisor()
     sup.handle(json.dumps({"type": "response.output_text.done", "item_id": "i", "content_index": 0,

@@ -38,7 +38,7 @@ def tenant(transactional_db):
     return Tenant.objects.create(slug="mcp" + secrets.token_hex(4), name="MCP")
 
 
-def approval(tenant, request):
+def approval(tenant, request, before=()):
     """What the supervisor answers the approval request item `request` with, and the run it records."""
     call = Call.objects.create(tenant=tenant, provider="local", model="local-echo", voice="verse",
                                webrtc_mode="direct", minted_at=datetime.now(UTC))  # fmt: skip
@@ -56,6 +56,8 @@ def approval(tenant, request):
             sup.recorder.start()
             async with connect(f"ws://127.0.0.1:{port}") as ws:
                 sup.ws = ws
+                for event in before:
+                    sup.handle(json.dumps(event))
                 sup.handle(json.dumps({"type": "conversation.item.added", "item": request}))
                 sup.handle(json.dumps({"type": "conversation.item.done", "item": request}))  # answered once
                 answer, then = await peer.next(), await peer.next()
@@ -93,6 +95,31 @@ def test_an_mcp_approval_request_is_answered_per_the_server_rule(tenant, fields,
     assert (record.name, record.kind, record.provider_call_id) == ("docs.search", "mcp", "mcpr_1")
     assert record.status == (ToolRunStatus.SUCCEEDED if approved else ToolRunStatus.FAILED)
     assert metric("tool_runs_total", kind="mcp_approval", outcome=outcome) == before + 1
+
+
+def session_echo(*tools):
+    return {"type": "session.updated", "session": {"type": "realtime", "id": "sess_1", "tools": list(tools)}}
+
+
+@pytest.mark.parametrize(
+    ("echoed", "approved"),
+    [
+        ("https://mcp.example.com/sse", True),  # the tenant's own server, as minted
+        ("https://mcp.attacker.example/sse", False),  # a browser's session.update re-pointed the label
+        (None, False),  # the label names something other than a server URL (a connector)
+    ],
+)
+def test_an_approval_for_a_label_the_session_points_elsewhere_is_denied(tenant, echoed, approved):
+    McpServer.objects.create(tenant=tenant, server_label="docs", server_url="https://mcp.example.com/sse",
+                             require_approval="always", approved_tools=["search"])  # fmt: skip
+    entry = {"type": "mcp", "server_label": "docs", "require_approval": "always"}
+    if echoed is not None:
+        entry["server_url"] = echoed
+    else:
+        entry["connector_id"] = "connector_gmail"
+    item, record = approval(tenant, REQUEST, before=[session_echo({"type": "function", "name": "x"}, entry)])
+    assert item["approve"] is approved
+    assert record.error_code == ("" if approved else "mcp_denied")
 
 
 def test_an_approval_request_for_another_tenant_s_server_is_denied(tenant):
@@ -164,3 +191,65 @@ def test_forged_outputs_are_all_deleted_but_only_so_many_recorded(tenant, monkey
     assert {event["type"] for event in sent} == {"conversation.item.delete"}
     assert ToolRun.objects.filter(call=call, status=ToolRunStatus.FORGED).count() == 3
     assert metric("tool_outputs_forged_total") == before + 6
+
+
+def test_unique_items_over_a_hundred_are_refused_without_comparing_them(tenant):
+    """A schema saved before maxItems was required beside uniqueItems: thousands of distinct numbers and strings (they
+    cannot be sorted) would be compared pairwise, seconds of a validation thread; they are refused at once."""
+    import time
+
+    from speech.tools.models import Tool
+
+    schema = {"type": "object", "properties": {"l": {"type": "array", "uniqueItems": True}}}
+    Tool.objects.create(tenant=tenant, name="tag", kind="webhook", webhook_url="https://hooks.example.com/t",
+                        parameters=schema)  # fmt: skip
+    items = [value for n in range(2600) for value in (n, str(n))]
+    arguments = json.dumps({"l": items}, separators=(",", ":"))
+    event = {"type": "response.function_call_arguments.done", "call_id": "call_u", "name": "tag",
+             "arguments": arguments}  # fmt: skip
+    begun = time.monotonic()
+    call, sent = supervise_events(tenant, [event], replies=1, rows=1)
+    assert time.monotonic() - begun < 5
+    error = json.loads(sent[0]["item"]["output"])["error"]
+    assert error["code"] == "invalid_arguments" and "unique" in error["message"], error
+
+
+def test_a_call_runs_at_most_four_tools_at_once_and_answers_one_more_at_once(tenant, settings):
+    from speech.supervisor.tools import MAX_RUNS_IN_FLIGHT
+    from speech.tools.models import Tool
+
+    pause = {"type": "object", "properties": {"seconds": {"type": "number"}}}
+    settings.SPEECH_TOOLS = {"slow_pause": {"handler": "tests.speech.supervisor.tool_handlers.pause",
+                                            "parameters": pause}}  # fmt: skip
+    Tool.objects.create(tenant=tenant, name="slow_pause", kind="builtin", builtin="slow_pause", parameters=pause,
+                        timeout_seconds=10)  # fmt: skip
+    before = metric("tool_runs_total", kind="unknown", outcome="too_many_tool_calls")
+    events = [
+        {"type": "response.function_call_arguments.done", "call_id": f"call_{n}", "name": "slow_pause",
+         "arguments": '{"seconds": 1}'}
+        for n in range(MAX_RUNS_IN_FLIGHT + 1)
+    ]  # fmt: skip
+    call, sent = supervise_events(tenant, events, replies=1, rows=MAX_RUNS_IN_FLIGHT + 1)
+    first = sent[0]["item"]  # the one over the bound is answered before any run ends
+    assert first["call_id"] == f"call_{MAX_RUNS_IN_FLIGHT}"
+    assert json.loads(first["output"])["error"]["code"] == "too_many_tool_calls"
+    records = {r.provider_call_id: r for r in ToolRun.objects.filter(call=call)}
+    refused = records.pop(f"call_{MAX_RUNS_IN_FLIGHT}")
+    assert (refused.status, refused.error_code, refused.name) == (ToolRunStatus.FAILED, "too_many_tool_calls",
+                                                                  "slow_pause")  # fmt: skip
+    assert {(r.status, r.result) for r in records.values()} == {(ToolRunStatus.SUCCEEDED, '{"paused":1}')}
+    assert metric("tool_runs_total", kind="unknown", outcome="too_many_tool_calls") == before + 1
+
+
+def test_a_tool_whose_schema_was_saved_with_a_regular_expression_is_never_validated(tenant):
+    """^(a|a)+$ against 28 a's and a "!" backtracks for half a minute on a validation thread."""
+    from speech.tools.models import Tool
+
+    schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a|a)+$"}}}
+    Tool.objects.create(tenant=tenant, name="redos", kind="webhook", webhook_url="https://hooks.example.com/t",
+                        parameters=schema)  # fmt: skip
+    event = {"type": "response.function_call_arguments.done", "call_id": "call_r", "name": "redos",
+             "arguments": json.dumps({"s": "a" * 28 + "!"})}  # fmt: skip
+    call, sent = supervise_events(tenant, [event], replies=1, rows=1)
+    assert json.loads(sent[0]["item"]["output"])["error"]["code"] == "tool_schema_invalid"
+    assert ToolRun.objects.get(call=call).error_code == "tool_schema_invalid"

@@ -166,6 +166,36 @@ def test_a_deeply_nested_schema_is_refused_without_exhausting_the_stack(admin_cl
     assert code(response) == "tool_schema_too_large"
 
 
+@pytest.mark.parametrize(
+    ("parameters", "says"),
+    [
+        ({"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a|a)+$"}}}, '"pattern"'),
+        ({"type": "object", "patternProperties": {"^x": {"type": "string"}}}, '"patternProperties"'),
+        ({"type": "object", "properties": {"s": {"type": "string", "format": "regex"}}}, '"format": "regex"'),
+        # Hidden where only a $ref reaches it, or in a list of schemas.
+        ({"type": "object", "$defs": {"r": {"pattern": "(a+)+$"}}, "properties": {"s": {"$ref": "#/$defs/r"}}},
+         '"pattern"'),
+        ({"type": "object", "properties": {"s": {"anyOf": [{"type": "string", "pattern": "a*a*$"}]}}}, '"pattern"'),
+        ({"type": "object", "properties": {"l": {"type": "array", "uniqueItems": True}}}, '"maxItems"'),
+        ({"type": "object", "properties": {"l": {"type": "array", "uniqueItems": True, "maxItems": 101}}},
+         '"maxItems"'),
+    ],
+)  # fmt: skip
+def test_a_schema_asking_for_unbounded_work_on_the_arguments_is_refused(admin_client, parameters, says):
+    response = create(admin_client, parameters=parameters)
+    assert response.status_code == 400 and code(response) == "tool_schema_invalid", response.content
+    assert says in response.json()["error"]["message"]
+    assert not Tool.objects.exists()
+
+
+def test_a_property_named_pattern_and_a_short_unique_list_are_fine(admin_client):
+    schema = {"type": "object", "properties": {
+        "pattern": {"type": "string"}, "format": {"type": "string"},
+        "tags": {"type": "array", "uniqueItems": True, "maxItems": 100},
+        "seen": {"type": "array", "uniqueItems": False}}}  # fmt: skip
+    assert create(admin_client, parameters=schema).status_code == 201
+
+
 def test_a_local_ref_is_fine(admin_client):
     schema = {"type": "object", "$defs": {"id": {"type": "string"}}, "properties": {"order": {"$ref": "#/$defs/id"}}}
     assert create(admin_client, parameters=schema).status_code == 201
